@@ -1,0 +1,51 @@
+"""Companion library of the PaddlePaddle handwritten-digit (MNIST) course.
+
+Public names are imported lazily (PEP 562) so that ``python -m course --help``
+and bad command lines answer without first loading Paddle (a few seconds).
+"""
+import importlib
+import warnings
+
+# Paddle warns on every import that it found no ccache (only used to compile
+# custom C++ operators, which this course never does).
+warnings.filterwarnings("ignore", message="No ccache found")
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # data
+    "get_MNIST_dataloader": "data", "make_loader": "data", "load_mnist": "data",
+    "read_idx": "data", "MNISTLoader": "data",
+    # model
+    "MNIST": "model",
+    # loop and callbacks
+    "fit": "train", "train_one_epoch": "train", "evaluate": "train", "Callback": "train",
+    "StopTraining": "train", "TrainState": "train", "EVENTS": "train",
+    "History": "callbacks", "ProgressBar": "callbacks", "PrintMetrics": "callbacks",
+    "LRSchedule": "callbacks", "Checkpoint": "callbacks",
+    "VisualDLLogger": "visualdl_log",
+    # optimizers, checkpoints, device
+    "make_optimizer": "optim", "make_scheduler": "optim",
+    "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "load_into": "checkpoint",
+    "choose_device": "device", "use_device": "device", "set_seed": "device",
+    # config and runs
+    "Config": "config", "resolve_config": "config", "is_smoke": "config",
+    "train_run": "run", "evaluate_checkpoint": "run",
+    # plots
+    "plot": "plots", "plot_history": "plots",
+    # errors
+    "CourseError": "errors", "DataError": "errors", "ConfigError": "errors", "CheckpointError": "errors",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # cache: later lookups skip this function
+        return value
+    raise AttributeError(f"module 'course' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

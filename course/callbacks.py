@@ -1,0 +1,165 @@
+"""Callbacks for ``course.train.fit``: history, progress bar, epoch printout, LR schedule, checkpoint.
+
+Each is small and optional except ``History``, which ``fit`` always adds.
+Host syncs are rare on purpose: the loss is read from the device once every
+``log_every`` batches (by ``History``), and others reuse that reading.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+
+import paddle
+
+from .train import Callback
+
+
+class History(Callback):
+    """Records the course's ``loss_list`` and one row of metrics per epoch.
+
+    ``losses``: mean training loss over each window of ``log_every`` batches
+    (the course records one batch's loss every 200 batches; a window mean is
+    the same curve with less noise). ``epochs``: dicts with ``epoch, train_loss,
+    train_acc, val_loss, val_acc, lr, seconds``.
+    """
+
+    order = -10  # first, so later callbacks see ``state.logged_loss``
+
+    def __init__(self, log_every: int = 200):
+        self.log_every = log_every
+        self.losses: list[float] = []
+        self.loss_steps: list[int] = []
+        self.epochs: list[dict] = []
+        self.stop_reason = ""
+
+    def before_fit(self, state):
+        self._window, self._count = paddle.zeros([]), 0
+
+    def before_epoch(self, state):
+        self._started = time.perf_counter()
+
+    def after_batch(self, state):
+        self._window += state.loss.detach()
+        self._count += 1
+        state.logged_loss = None
+        if self._count == self.log_every:
+            state.logged_loss = float(self._window) / self._count  # the one host sync per window
+            self.losses.append(state.logged_loss)
+            self.loss_steps.append(state.step)
+            self._window, self._count = paddle.zeros([]), 0
+
+    def after_epoch(self, state):
+        row = {"epoch": state.epoch + 1,
+               "train_loss": state.train_metrics["loss"], "train_acc": state.train_metrics["acc"],
+               "val_loss": state.val_metrics.get("loss", math.nan),
+               "val_acc": state.val_metrics.get("acc", math.nan),
+               "lr": float(state.optimizer.get_lr()),
+               "seconds": time.perf_counter() - self._started}
+        self.epochs.append(row)
+
+    # --------------------------------------------------------------- I/O, resume
+    def state_dict(self) -> dict:
+        return {"log_every": self.log_every, "losses": self.losses, "loss_steps": self.loss_steps,
+                "epochs": self.epochs}
+
+    def set_state_dict(self, saved: dict) -> None:
+        self.losses, self.loss_steps = list(saved["losses"]), list(saved["loss_steps"])
+        self.epochs = [dict(row) for row in saved["epochs"]]
+
+    def save_csv(self, path) -> None:
+        if not self.epochs:
+            return
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.epochs[0]))
+            writer.writeheader()
+            writer.writerows(self.epochs)
+
+    def __repr__(self):
+        last = self.epochs[-1] if self.epochs else {}
+        return f"History(epochs={len(self.epochs)}, losses={len(self.losses)}, last={json.dumps(last)})"
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch (a widget in Jupyter, text in a terminal) showing the latest logged loss."""
+
+    order = 10
+
+    def __init__(self):
+        self.bar = None
+
+    def before_epoch(self, state):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=len(state.train_loader), desc=f"epoch {state.epoch + 1}/{state.num_epochs}",
+                        unit="batch", leave=False, dynamic_ncols=True)
+
+    def after_batch(self, state):
+        self.bar.update(1)
+        if state.logged_loss is not None:
+            self.bar.set_postfix(loss=f"{state.logged_loss:.4f}", refresh=False)
+
+    def after_epoch(self, state):
+        self.after_fit(state)
+
+    def after_fit(self, state):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def format_metrics(row: dict) -> str:
+    text = f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}"
+    if not math.isnan(row["val_acc"]):
+        text += f" | val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}"
+    return text
+
+
+class PrintMetrics(Callback):
+    """Prints one line per epoch: train loss / accuracy, validation loss / accuracy, lr, time."""
+
+    order = 30
+
+    def after_epoch(self, state):
+        history = next(c for c in state.callbacks if isinstance(c, History))
+        row = history.epochs[-1]
+        print(f"epoch {row['epoch']}/{state.num_epochs} | {format_metrics(row)} "
+              f"| lr {row['lr']:.2e} | {row['seconds']:.1f}s", flush=True)
+
+
+class LRSchedule(Callback):
+    """Steps a ``paddle.optimizer.lr.LRScheduler`` after every batch (``every='batch'``) or epoch."""
+
+    def __init__(self, scheduler, every: str = "batch"):
+        if every not in ("batch", "epoch"):
+            raise ValueError(f"every must be 'batch' or 'epoch', got {every!r}.")
+        self.scheduler, self.every = scheduler, every
+
+    def after_batch(self, state):
+        if self.every == "batch":
+            self.scheduler.step()
+
+    def after_epoch(self, state):
+        if self.every == "epoch":
+            self.scheduler.step()
+
+
+class Checkpoint(Callback):
+    """Saves model, optimizer (with its LR schedule), epoch, step and history after every epoch.
+
+    The file is replaced atomically (``course.checkpoint.save_checkpoint``), so a
+    crash mid-write leaves the previous checkpoint intact.
+    """
+
+    order = 20  # after History has recorded the epoch
+
+    def __init__(self, path, extra: dict | None = None):
+        self.path, self.extra = path, extra or {}
+
+    def after_epoch(self, state):
+        from .checkpoint import save_checkpoint
+
+        history = next(c for c in state.callbacks if isinstance(c, History))
+        save_checkpoint(self.path, state.model, state.optimizer, epoch=state.epoch + 1, step=state.step,
+                        history=history.state_dict(), **self.extra)

@@ -1,0 +1,70 @@
+"""Device choice, seeding and the environment report printed at the start of a run.
+
+Used by: ``python -m course train``, notebooks/00_quickstart.ipynb.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import random
+import re
+
+import numpy as np
+import paddle
+
+from .errors import ConfigError
+
+
+def gpu_count() -> int:
+    if not paddle.is_compiled_with_cuda():
+        return 0
+    try:
+        return paddle.device.cuda.device_count()
+    except Exception:  # a CUDA build on a machine without a driver
+        return 0
+
+
+def choose_device(spec: str = "auto") -> str:
+    """``'auto'`` -> ``'gpu:0'`` when Paddle has CUDA and sees a GPU, else ``'cpu'``.
+
+    ``'gpu'`` / ``'gpu:N'`` that cannot be honoured raise ``ConfigError`` saying what was found.
+    """
+    count = gpu_count()
+    if spec == "auto":
+        return "gpu:0" if count else "cpu"
+    if spec == "cpu":
+        return "cpu"
+    match = re.fullmatch(r"gpu(?::(\d+))?", spec)
+    if not match:
+        raise ConfigError(f"device={spec!r} is not one of: auto, cpu, gpu, gpu:N.")
+    index = int(match.group(1) or 0)
+    if index >= count:
+        found = ("Paddle is a CPU-only build (install paddlepaddle-gpu)" if not paddle.is_compiled_with_cuda()
+                 else f"Paddle sees {count} GPU(s)")
+        raise ConfigError(f"device={spec!r} asked for GPU {index} but {found}; use --device cpu or auto.")
+    return f"gpu:{index}"
+
+
+def use_device(spec: str = "auto") -> str:
+    """Choose a device and make it Paddle's default; returns its name."""
+    device = choose_device(spec)
+    paddle.set_device(device)
+    return device
+
+
+def set_seed(seed: int) -> None:
+    """Seed Paddle (parameter initialization), NumPy and Python's ``random``."""
+    paddle.seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def describe(device: str) -> str:
+    """One line: Paddle version, device, CUDA / cuDNN versions, CPU threads, Python."""
+    parts = [f"paddle {paddle.__version__}", f"device {device}"]
+    if paddle.is_compiled_with_cuda():
+        parts.append(f"CUDA {paddle.version.cuda()} cuDNN {paddle.version.cudnn()}")
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
+    parts += [f"CPU cores {os.cpu_count()}", f"OMP_NUM_THREADS {threads}",
+              f"python {platform.python_version()}"]
+    return " | ".join(parts)

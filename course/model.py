@@ -1,0 +1,91 @@
+"""The tutorial CNN: two 5x5 convolutions with max-pooling and one fully connected layer.
+
+Used by every notebook through ``MNIST_network.MNIST``. Shapes for a batch of N::
+
+    inputs    [N, 1, 28, 28]
+    conv1     [N, 20, 28, 28]   5x5, padding 2, stride 1, then ReLU
+    max_pool1 [N, 20, 14, 14]   2x2, stride 2
+    conv2     [N, 20, 14, 14]   5x5, padding 2, stride 1, then ReLU
+    max_pool2 [N, 20, 7, 7]
+    flatten   [N, 980]
+    fc        [N, 10]           logits (no softmax: cross_entropy applies it)
+"""
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddle.nn import Conv2D, Linear, MaxPool2D
+
+INPUT_SHAPE = (1, 28, 28)
+
+
+def check_input(x) -> None:
+    """Raise a clear error unless ``x`` is a float32 Tensor ``[N, 1, 28, 28]``."""
+    if not isinstance(x, paddle.Tensor):
+        raise TypeError(f"MNIST expects a paddle.Tensor of shape [N, 1, 28, 28] float32, got "
+                        f"{type(x).__name__}; wrap it with paddle.to_tensor(x, dtype='float32').")
+    if len(x.shape) != 4 or tuple(x.shape[1:]) != INPUT_SHAPE or x.dtype != paddle.float32:
+        raise ValueError(f"MNIST expects images of shape [N, 1, 28, 28] and dtype float32, got "
+                         f"{list(x.shape)} {str(x.dtype).replace('paddle.', '')}; reshape with "
+                         "x.reshape([-1, 1, 28, 28]) and convert with x.astype('float32').")
+
+
+class MNIST(paddle.nn.Layer):
+    """The course's CNN. ``model(x)`` -> logits ``[N, 10]``; ``model(x, label)`` -> ``(logits, acc)``.
+
+    ``check_shape=True`` prints each layer's settings and each output's shape;
+    ``check_content=True`` prints the first kernel of each convolution, one
+    random channel of each convolution's output and the logits of the first image.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = Conv2D(in_channels=1, out_channels=20, kernel_size=5, stride=1, padding=2)
+        self.max_pool1 = MaxPool2D(kernel_size=2, stride=2)
+        self.conv2 = Conv2D(in_channels=20, out_channels=20, kernel_size=5, stride=1, padding=2)
+        self.max_pool2 = MaxPool2D(kernel_size=2, stride=2)
+        self.fc = Linear(in_features=980, out_features=10)
+
+    def forward(self, inputs, label=None, check_shape=False, check_content=False):
+        check_input(inputs)
+        conv1_out = self.conv1(inputs)              # [N, 20, 28, 28]
+        pool1_out = self.max_pool1(F.relu(conv1_out))  # [N, 20, 14, 14]
+        conv2_out = self.conv2(pool1_out)           # [N, 20, 14, 14]
+        pool2_out = self.max_pool2(F.relu(conv2_out))  # [N, 20, 7, 7]
+        flat = paddle.reshape(pool2_out, [pool2_out.shape[0], -1])  # [N, 980]
+        logits = self.fc(flat)                      # [N, 10]
+
+        if check_shape:
+            self._print_shapes([("inputs", inputs), ("conv1", conv1_out), ("max_pool1", pool1_out),
+                                ("conv2", conv2_out), ("max_pool2", pool2_out),
+                                ("flatten", flat), ("fc", logits)])
+        if check_content:
+            self._print_content(conv1_out, conv2_out, logits)
+        if label is not None:
+            acc = paddle.metric.accuracy(input=F.softmax(logits), label=label)
+            return logits, acc
+        return logits
+
+    def _print_shapes(self, outputs) -> None:
+        print("\n########## layer settings ##########")
+        for name in ("conv1", "conv2"):
+            conv = getattr(self, name)
+            print(f"{name} -- kernel_shape: {list(conv.weight.shape)}, "
+                  f"padding: {conv._padding}, stride: {conv._stride}")
+        print(f"fc -- weight_shape: {list(self.fc.weight.shape)}, bias_shape: {list(self.fc.bias.shape)}")
+        print("\n########## output shape of every layer ##########")
+        for name, tensor in outputs:
+            print(f"{name + '_shape:':<18} {list(tensor.shape)}")
+
+    def _print_content(self, conv1_out, conv2_out, logits) -> None:
+        with np.printoptions(precision=4, suppress=True, linewidth=120):
+            print("\n########## first kernel of each convolution ##########")
+            print("conv1 kernel [0][0]:\n", self.conv1.weight[0][0].numpy())
+            print("conv2 kernel [0][0]:\n", self.conv2.weight[0][0].numpy())
+            print("\n########## one random channel of each convolution's output, first image ##########")
+            for name, out in (("conv1", conv1_out), ("conv2", conv2_out)):
+                channel = np.random.randint(0, out.shape[1])
+                print(f"{name} output channel {channel}:\n", out[0][channel].numpy())
+            print("\n########## logits of the first image ##########")
+            print(logits[0].numpy(), "\n")

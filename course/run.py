@@ -1,0 +1,142 @@
+"""One complete run from a ``Config``: data, model, optimizer, callbacks, fit, test, outputs.
+
+This is the main job (``python -m course train``) and the unit a sweep repeats.
+A run directory holds::
+
+    config.json        the resolved settings
+    checkpoint.pdckpt  model + optimizer + history after the last finished epoch (resume from it)
+    mnist.pdparams     the trained weights, loadable the lesson's way (model.load_dict(paddle.load(...)))
+    metrics.json       per-epoch metrics, the logged losses, test loss / accuracy, wall time, environment
+    metrics.csv        per-epoch metrics as a table
+    loss.png           the course's loss curve; curves.png: loss and accuracy per epoch
+    vdl/               VisualDL logs (visualdl --logdir runs)
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import paddle
+
+from .callbacks import Checkpoint, History, LRSchedule, PrintMetrics, ProgressBar
+from .checkpoint import atomic_save, load_checkpoint, load_into
+from .config import Config
+from .data import make_loader
+from .device import describe, set_seed, use_device
+from .model import MNIST
+from .optim import make_optimizer, make_scheduler
+from .plots import plot, plot_history
+from .train import evaluate, fit
+
+
+def run_dir_name(config: Config) -> str:
+    if config.run_name:
+        return config.run_name
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{config.optimizer}-lr{config.lr:g}-{config.schedule}-bs{config.batch_size}"
+
+
+def make_run_dir(config: Config) -> Path:
+    """A new directory under ``config.out_dir``; never reuses an existing one (adds -2, -3 ...)."""
+    parent = Path(config.out_dir)
+    parent.mkdir(parents=True, exist_ok=True)
+    base = run_dir_name(config)
+    for suffix in range(1, 10_000):
+        candidate = parent / (base if suffix == 1 else f"{base}-{suffix}")
+        try:
+            candidate.mkdir()  # atomic: two runs started in the same second get different directories
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a fresh run directory under {parent}")
+
+
+def build_loaders(config: Config):
+    """``train_loader, val_loader (or None), test_loader`` for a config."""
+    data = dict(data_dir=config.data_dir or None)
+    train_loader = make_loader(config.train_split, config.batch_size, train=True, seed=config.seed,
+                               subset=config.train_subset, **data)
+    val_loader = (make_loader("val", config.eval_batch_size, subset=config.eval_subset, **data)
+                  if config.train_split == "train50k" else None)
+    test_loader = make_loader("test", config.eval_batch_size, subset=config.eval_subset, **data)
+    return train_loader, val_loader, test_loader
+
+
+def train_run(config: Config, resume: str | os.PathLike | None = None) -> dict:
+    """Train, evaluate on the test set and write a run directory; returns ``metrics.json``'s content.
+
+    ``resume``: a run directory (or its checkpoint file) to continue in place;
+    training goes on from the epoch after the last saved one.
+    """
+    started = time.perf_counter()
+    device = use_device(config.device)
+    checkpoint = None
+    if resume is not None:
+        checkpoint = load_checkpoint(resume)
+        run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+    else:
+        run_dir = make_run_dir(config)
+    config.save(run_dir / "config.json")
+    print(f"config: {json.dumps(config.to_dict())}")
+    print(f"environment: {describe(device)}")
+
+    set_seed(config.seed)
+    train_loader, val_loader, test_loader = build_loaders(config)
+    model = MNIST()
+    lr = make_scheduler(config.schedule, config.lr, len(train_loader), config.num_epochs)
+    optimizer = make_optimizer(config.optimizer, lr, model.parameters(), config.weight_decay, config.momentum)
+    history = History(config.log_every)
+    callbacks = [history, PrintMetrics(), Checkpoint(run_dir / "checkpoint.pdckpt", {"config": config.to_dict()})]
+    if not isinstance(lr, float):
+        callbacks.append(LRSchedule(lr, every="batch"))
+    if config.progress:
+        callbacks.append(ProgressBar())
+    if config.visualdl:
+        from .visualdl_log import VisualDLLogger
+        callbacks.append(VisualDLLogger(run_dir / "vdl"))
+
+    start_epoch = start_step = 0
+    if checkpoint is not None:
+        meta = load_into(model, checkpoint, optimizer)
+        history.set_state_dict(meta["history"])
+        start_epoch, start_step = meta["epoch"], meta["step"]
+        print(f"resuming {run_dir} after epoch {start_epoch} (step {start_step})")
+
+    fit(model, train_loader, optimizer, config.num_epochs, val_loader=val_loader, callbacks=callbacks,
+        start_epoch=start_epoch, start_step=start_step)
+    test = evaluate(model, test_loader)
+    atomic_save(model.state_dict(), run_dir / "mnist.pdparams")
+
+    results = {"run_dir": str(run_dir), "config": config.to_dict(), "device": device,
+               "paddle": paddle.__version__, "epochs": history.epochs, "losses": history.losses,
+               "loss_steps": history.loss_steps, "log_every": history.log_every,
+               "stop_reason": history.stop_reason, "test": test,
+               "wall_seconds": time.perf_counter() - started}
+    with open(run_dir / "metrics.json", "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    history.save_csv(run_dir / "metrics.csv")
+    if history.losses:
+        plot(history.losses, path=run_dir / "loss.png")
+    if history.epochs:
+        plot_history(history, path=run_dir / "curves.png")
+
+    if history.stop_reason:
+        print(f"stopped early: {history.stop_reason}")
+    print(f"test: loss {test['loss']:.4f} accuracy {test['acc']:.4f} ({test['n']} images)")
+    print(f"wall time {results['wall_seconds']:.1f}s; run directory: {run_dir}")
+    return results
+
+
+def evaluate_checkpoint(path, split: str = "test", batch_size: int = 1000, data_dir=None,
+                        device: str = "auto", subset: int = 0) -> dict:
+    """Load a checkpoint (or a bare ``.pdparams``) into ``MNIST`` and evaluate it on ``split``."""
+    use_device(device)
+    model = MNIST()
+    load_into(model, load_checkpoint(path))
+    loader = make_loader(split, batch_size, train=False, subset=subset, data_dir=data_dir)
+    metrics = evaluate(model, loader)
+    print(f"{split}: loss {metrics['loss']:.4f} accuracy {metrics['acc']:.4f} ({metrics['n']} images)")
+    return metrics
+

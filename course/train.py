@@ -1,0 +1,167 @@
+"""The training loop: ``train_one_epoch``, ``evaluate`` and ``fit``.
+
+The loop is the lesson's loop, six steps in plain sight (forward, loss,
+backward, step, clear gradients, bookkeeping). Everything optional (progress
+bar, history, VisualDL, checkpoints, LR schedule, early stopping ...) is a
+callback: an object with methods named after the events below, each receiving
+the ``TrainState``. Raising ``StopTraining`` from a callback ends ``fit``
+cleanly; so does Ctrl-C (KeyboardInterrupt), which returns the history so far.
+
+Used by: notebooks/00_quickstart.ipynb, ``python -m course train``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import paddle
+import paddle.nn.functional as F
+
+EVENTS = ("before_fit", "before_epoch", "before_batch", "after_loss",
+          "after_backward", "after_batch", "after_epoch", "after_fit")
+
+
+class StopTraining(Exception):
+    """Raise from a callback to end ``fit`` after the current step; the message says why."""
+
+
+class Callback:
+    """Base class: override any of the methods named in ``EVENTS``; lower ``order`` runs first."""
+
+    order = 0
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in vars(cls):
+            if name.startswith(("before_", "after_")) and name not in EVENTS:
+                raise TypeError(f"{cls.__name__}.{name} is not a training event; "
+                                f"valid events: {', '.join(EVENTS)}.")
+
+
+@dataclass
+class TrainState:
+    """What callbacks see. Tensors stay on the device; read them with ``float()`` sparingly."""
+
+    model: paddle.nn.Layer
+    optimizer: Any
+    loss_fn: Callable
+    train_loader: Any
+    val_loader: Any = None
+    num_epochs: int = 1
+    callbacks: list = field(default_factory=list)
+    epoch: int = 0          # current epoch, 0-based
+    step: int = 0           # optimizer steps taken since the start of training (survives resume)
+    batch_idx: int = 0
+    X: Any = None           # [B, 1, 28, 28] images of the current batch
+    y: Any = None           # [B, 1] int64 labels
+    y_hat: Any = None       # [B, 10] logits
+    loss: Any = None        # 0-D tensor, mean loss of the batch
+    train_metrics: dict = field(default_factory=dict)  # {'loss', 'acc', 'n'} of the last epoch
+    val_metrics: dict = field(default_factory=dict)
+    logged_loss: float | None = None  # set by History on the steps where it records a loss, else None
+    stop_reason: str = ""
+
+    def fire(self, event: str) -> None:
+        if event not in EVENTS:
+            raise ValueError(f"unknown training event {event!r}; valid events: {', '.join(EVENTS)}.")
+        for callback in self.callbacks:
+            method = getattr(callback, event, None)
+            if method is not None:
+                method(self)
+
+
+def correct_count(y_hat, y):
+    """Number of rows whose arg-max equals the label (a 0-D int64 tensor, stays on the device)."""
+    return (paddle.argmax(y_hat, axis=-1) == y.reshape([-1])).astype("int64").sum()
+
+
+def train_one_epoch(state: TrainState) -> dict:
+    """One pass over ``state.train_loader``; returns ``{'loss', 'acc', 'n'}`` over every sample seen."""
+    model, optimizer = state.model, state.optimizer
+    model.train()
+    loss_sum, correct, seen = paddle.zeros([]), paddle.zeros([], dtype="int64"), 0
+    for state.batch_idx, (X, y) in enumerate(state.train_loader):
+        state.X, state.y = X, y
+        state.fire("before_batch")
+        state.y_hat = model(state.X)                     # 1. forward: logits [B, 10]
+        state.loss = state.loss_fn(state.y_hat, state.y)  # 2. mean loss of the batch
+        state.fire("after_loss")
+        state.loss.backward()                            # 3. gradients
+        state.fire("after_backward")
+        optimizer.step()                                 # 4. update
+        optimizer.clear_grad()                           # 5. reset gradients
+        n = state.X.shape[0]                             # 6. bookkeeping, on the device (no sync)
+        loss_sum += state.loss.detach() * n
+        correct += correct_count(state.y_hat.detach(), state.y)
+        seen += n
+        state.step += 1
+        state.fire("after_batch")
+    # Sample-weighted over the epoch: one host sync per epoch, not per step.
+    return {"loss": float(loss_sum) / max(seen, 1), "acc": int(correct) / max(seen, 1), "n": seen}
+
+
+def evaluate(model: paddle.nn.Layer, loader, loss_fn: Callable | None = None) -> dict:
+    """Mean loss and accuracy over every sample of ``loader`` (not a mean of batch means).
+
+    Runs in eval mode without gradients and restores the model's previous mode.
+    Returns ``{'loss', 'acc', 'n'}``.
+    """
+    loss_fn = loss_fn or F.cross_entropy
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, seen = paddle.zeros([]), paddle.zeros([], dtype="int64"), 0
+    with paddle.no_grad():
+        for X, y in loader:
+            y_hat = model(X)
+            n = X.shape[0]
+            loss_sum += loss_fn(y_hat, y) * n
+            correct += correct_count(y_hat, y)
+            seen += n
+    if was_training:
+        model.train()
+    return {"loss": float(loss_sum) / max(seen, 1), "acc": int(correct) / max(seen, 1), "n": seen}
+
+
+def fit(model, train_loader, optimizer, num_epochs: int = 1, *, val_loader=None,
+        loss_fn: Callable | None = None, callbacks=(), start_epoch: int = 0, start_step: int = 0,
+        history=None):
+    """Train for ``num_epochs`` epochs; returns the ``History`` callback's record.
+
+    Parameters
+    ----------
+    model, train_loader, optimizer
+        A ``paddle.nn.Layer``, an iterable of ``(X, y)`` batches, a ``paddle.optimizer`` optimizer.
+    val_loader
+        Evaluated after every epoch when given (``state.val_metrics``).
+    loss_fn
+        ``loss_fn(y_hat, y) -> mean loss``; default ``F.cross_entropy``.
+    callbacks
+        Extra callbacks. A ``History`` is added unless one is passed (or given as ``history``).
+    start_epoch, start_step
+        Where a resumed run continues (``course.checkpoint.resume`` supplies them).
+    """
+    from .callbacks import History  # callbacks build on this module, not the other way round
+
+    history = history or next((c for c in callbacks if isinstance(c, History)), None) or History()
+    callbacks = sorted({id(c): c for c in [history, *callbacks]}.values(), key=lambda c: c.order)
+    state = TrainState(model, optimizer, loss_fn or F.cross_entropy, train_loader, val_loader,
+                       num_epochs, callbacks, epoch=start_epoch, step=start_step)
+    try:
+        state.fire("before_fit")
+        for state.epoch in range(start_epoch, num_epochs):
+            if hasattr(train_loader, "set_epoch"):
+                train_loader.set_epoch(state.epoch)  # shuffling depends on (seed, epoch): resumable
+            state.fire("before_epoch")
+            state.train_metrics = train_one_epoch(state)
+            state.val_metrics = evaluate(model, val_loader, state.loss_fn) if val_loader is not None else {}
+            state.fire("after_epoch")
+    except StopTraining as stop:
+        state.stop_reason = str(stop) or "stopped by a callback"
+    except KeyboardInterrupt:
+        state.stop_reason = "interrupted (KeyboardInterrupt)"
+        print(f"\nTraining interrupted at epoch {state.epoch + 1}, step {state.step}; "
+              "returning the history so far.")
+    finally:
+        state.fire("after_fit")
+    history.stop_reason = state.stop_reason
+    return history

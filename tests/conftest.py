@@ -1,0 +1,29 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Tests import the public API as a user does, including the lesson-facing
+# top-level modules (data_process, MNIST_network, tools) from the repository root.
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _no_smoke_leak(monkeypatch):
+    """Tests choose smoke mode explicitly; a developer's shell setting must not change them."""
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    monkeypatch.delenv("COURSE_MNIST_DIR", raising=False)
+
+
+@pytest.fixture
+def out_dir(request):
+    """A per-test folder under test-output/ kept after the run (plots, run directories) for inspection."""
+    path = ROOT / "test-output" / request.node.name
+    if path.exists():
+        import shutil
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
