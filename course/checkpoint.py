@@ -47,10 +47,31 @@ def atomic_save(obj, path) -> Path:
     return path
 
 
+def _rename_keys(state: dict, mapping: dict) -> dict:
+    """Replace each key's parameter-name prefix through ``mapping`` (recursing into dicts)."""
+    prefixes = sorted(mapping, key=len, reverse=True)  # longest first: conv2d_14 before conv2d_1
+    renamed = {}
+    for key, value in state.items():
+        prefix = next((p for p in prefixes if key.startswith(p)), None)
+        new_key = mapping[prefix] + key[len(prefix):] if prefix else key
+        renamed[new_key] = _rename_keys(value, mapping) if isinstance(value, dict) else value
+    return renamed
+
+
+def portable_optimizer_state(model, optimizer) -> dict:
+    """``optimizer.state_dict()`` keyed by structured names (``conv1.weight_moment1_0``).
+
+    Paddle keys optimizer state by unique parameter names (``conv2d_14.w_0``) that
+    depend on how many layers the process has built before, so a second model in
+    the same process (a notebook cell run twice) could not load it.
+    """
+    return _rename_keys(optimizer.state_dict(), {p.name: k for k, p in model.named_parameters()})
+
+
 def save_checkpoint(path, model, optimizer=None, **meta) -> Path:
     """Save model and optimizer state (the optimizer's includes its LR scheduler) plus ``meta``."""
     return atomic_save({"format": FORMAT, "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+                        "optimizer": portable_optimizer_state(model, optimizer) if optimizer is not None else None,
                         "meta": meta}, path)
 
 
@@ -90,5 +111,6 @@ def load_into(model, checkpoint: dict, optimizer=None) -> dict:
                               + ". Load it into the network it was trained with.")
     model.set_state_dict(saved)
     if optimizer is not None and checkpoint.get("optimizer"):
-        optimizer.set_state_dict(checkpoint["optimizer"])
+        optimizer.set_state_dict(_rename_keys(checkpoint["optimizer"],
+                                              {k: p.name for k, p in model.named_parameters()}))
     return checkpoint.get("meta", {})

@@ -59,6 +59,19 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
 
 
+def paddle_distributions() -> list[str]:
+    """Installed Paddle wheels. More than one means they overwrite each other's ``paddle`` package."""
+    from importlib import metadata
+
+    found = []
+    for name in ("paddlepaddle", "paddlepaddle-gpu"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
 def describe(device: str) -> str:
     """One line: Paddle version, device, CUDA / cuDNN versions, CPU threads, Python."""
     parts = [f"paddle {paddle.__version__}", f"device {device}"]
@@ -67,4 +80,8 @@ def describe(device: str) -> str:
     threads = os.environ.get("OMP_NUM_THREADS", "default")
     parts += [f"CPU cores {os.cpu_count()}", f"OMP_NUM_THREADS {threads}",
               f"python {platform.python_version()}"]
+    wheels = paddle_distributions()
+    if len(wheels) > 1:
+        parts.append(f"WARNING: {' and '.join(wheels)} are both installed and share one `paddle` "
+                     "folder; uninstall both and reinstall the one you want")
     return " | ".join(parts)

@@ -1,0 +1,98 @@
+"""``python -m course``: the main job in smoke mode, evaluate, resume, and one-line errors."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course.config import field_names
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def course(*args, smoke=True, cwd=None, timeout=300):
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    env.pop("COURSE_SMOKE", None)
+    if smoke:
+        env["COURSE_SMOKE"] = "1"
+    return subprocess.run([sys.executable, "-m", "course", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd or ROOT, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    done = course("train", "--out_dir", str(out), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = out.iterdir()
+    return done, run_dir
+
+
+def test_train_prints_config_epochs_and_test_accuracy(smoke_run):
+    done, run_dir = smoke_run
+    lines = done.stdout.splitlines()
+    config = json.loads(lines[0].removeprefix("config: "))
+    assert config["train_subset"] == 2000 and config["num_epochs"] == 1  # smoke mode
+    assert any(l.startswith("epoch 1/1 | train loss") and "val loss" in l for l in lines)
+    test_line = next(l for l in lines if l.startswith("test: loss"))
+    assert f"run directory: {run_dir}" in done.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert f"accuracy {metrics['test']['acc']:.4f}" in test_line
+    assert metrics["test"]["n"] == 1000 and metrics["test"]["acc"] > 0.5
+
+
+def test_run_directory_holds_everything(smoke_run):
+    _, run_dir = smoke_run
+    for name in ("config.json", "checkpoint.pdckpt", "mnist.pdparams", "metrics.json", "metrics.csv",
+                 "loss.png", "curves.png"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert any((run_dir / "vdl").iterdir())
+    rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
+    assert rows[0]["epoch"] == "1" and float(rows[0]["val_acc"]) > 0.5
+
+
+def test_evaluate_a_saved_run(smoke_run):
+    _, run_dir = smoke_run
+    expected = json.loads((run_dir / "metrics.json").read_text())["test"]
+    for target in (run_dir, run_dir / "mnist.pdparams"):
+        done = course("evaluate", "--checkpoint", str(target), smoke=False)
+        assert done.returncode == 0, done.stderr
+        assert "test: loss" in done.stdout and "(10000 images)" in done.stdout
+
+
+def test_resume_continues_after_the_last_epoch(tmp_path):
+    first = course("train", "--out_dir", str(tmp_path), "--run_name", "r", "--no-progress",
+                   "--no-visualdl", "--train_subset", "256", "--eval_subset", "200")
+    assert first.returncode == 0, first.stderr
+    again = course("train", "--resume", str(tmp_path / "r"), "--num_epochs", "2", "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stdout and "epoch 2/2" in again.stdout and "epoch 1/2" not in again.stdout
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert [row["epoch"] for row in metrics["epochs"]] == [1, 2]
+
+
+def test_help_lists_every_config_field():
+    done = course("train", "--help", smoke=False)
+    assert done.returncode == 0
+    for name in field_names():
+        assert f"--{name}" in done.stdout
+    assert "--resume" in done.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--lr", "-0.1"], "lr must be a positive number"),
+    (["train", "--batch_size", "0"], "batch_size must be a positive number"),
+    (["train", "--optimizer", "adamm"], "invalid choice: 'adamm'"),
+    (["train", "--lr", "fast"], "invalid float value: 'fast'"),
+    (["train", "--no_such_flag", "1"], "unrecognized arguments"),
+    (["train", "--device", "gpu:99"], "gpu:99"),
+    (["evaluate", "--checkpoint", "/no/such/run"], "not found"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_traceback(args, message):
+    done = course(*args, smoke=False)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -1,0 +1,70 @@
+"""Every notebook runs headless in smoke mode in a real Jupyter kernel; none is committed with
+outputs; none redefines a name that ``course`` exports (notebooks import, they don't copy)."""
+import ast
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+import course
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+IDS = [str(p.relative_to(ROOT / "notebooks")) for p in NOTEBOOKS]
+
+
+def code_cells(path):
+    return [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+
+
+def defined_names(source: str) -> set:
+    """Top-level names a cell binds by def, class or assignment (IPython magics skipped)."""
+    lines = [l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))]
+    names = set()
+    for node in ast.parse("\n".join(lines)).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def test_there_are_notebooks():
+    assert (ROOT / "notebooks" / "00_quickstart.ipynb") in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_committed_without_outputs(path):
+    dirty = [i for i, c in enumerate(code_cells(path)) if c.get("outputs") or c.get("execution_count")]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs; strip them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_does_not_redefine_course_exports(path):
+    redefined = set()
+    for cell in code_cells(path):
+        redefined |= defined_names("".join(cell["source"])) & set(course.__all__)
+    assert not redefined, f"{path.name} redefines {sorted(redefined)}: import them from course instead"
+
+
+def test_redefinition_check_catches_a_copy():
+    assert defined_names("def evaluate(m, l):\n    pass\nplot = None\n%matplotlib inline") == {"evaluate", "plot"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_runs_headless_in_smoke_mode(path, monkeypatch, out_dir):
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # let the kernel use its inline backend
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute()
+    finally:
+        nbformat.write(nb, out_dir / path.name)  # the executed copy, for reading failures
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
