@@ -41,7 +41,7 @@ class Config:
     lr: float = _opt(0.005, "learning rate (the peak rate for the onecycle schedule)")
     schedule: str = _opt("onecycle", "learning-rate schedule, stepped every batch", choices=SCHEDULES)
     batch_size: int = _opt(64, "images per training batch")
-    num_epochs: int = _opt(3, "passes over the training split")
+    num_epochs: int = _opt(4, "passes over the training split")
     momentum: float = _opt(0.9, "momentum coefficient (optimizer=momentum only)")
     weight_decay: float = _opt(0.0, "L2 weight decay for all parameters (0 = off)")
     seed: int = _opt(0, "seed for parameter initialization and shuffling")

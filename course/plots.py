@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 NON_INTERACTIVE = ("agg", "pdf", "ps", "svg", "cairo", "template", "pgf")
 COURSE_PINK = "#e4007f"
@@ -61,6 +62,7 @@ def plot_history(history, path=None):
     if any(v == v for v in val):  # any non-NaN
         ax_acc.plot(epochs, val, "s-", label="validation")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy per epoch")
+    ax_acc.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax_acc.legend()
     fig.tight_layout()
     return show_or_save(fig, path, "curves.png")

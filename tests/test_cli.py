@@ -49,9 +49,22 @@ def test_run_directory_holds_everything(smoke_run):
     for name in ("config.json", "checkpoint.pdckpt", "mnist.pdparams", "metrics.json", "metrics.csv",
                  "loss.png", "curves.png"):
         assert (run_dir / name).stat().st_size > 0, name
-    assert any((run_dir / "vdl").iterdir())
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
     assert rows[0]["epoch"] == "1" and float(rows[0]["val_acc"]) > 0.5
+
+
+def test_visualdl_log_holds_the_printed_metrics(smoke_run):
+    from visualdl import LogReader
+
+    _, run_dir = smoke_run
+    (log_file,) = (run_dir / "vdl").iterdir()
+    reader = LogReader(file_path=str(log_file))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for tag, key in (("epoch/val_acc", "val_acc"), ("epoch/train_loss", "train_loss")):
+        logged = [(r.id, r.value) for r in reader.get_data("scalar", tag)]
+        assert logged == [(1, pytest.approx(metrics["epochs"][0][key], rel=1e-6))]
+    steps = [r.id for r in reader.get_data("scalar", "train/loss")]
+    assert steps == metrics["loss_steps"] and len(steps) == 3  # 31 batches, a point every 10
 
 
 def test_evaluate_a_saved_run(smoke_run):
