@@ -20,13 +20,14 @@ _EXPORTS = {
     "MNIST": "model",
     # loop and callbacks
     "fit": "train", "train_one_epoch": "train", "evaluate": "train", "Callback": "train",
-    "StopTraining": "train", "TrainState": "train", "EVENTS": "train",
+    "StopTraining": "train", "Diverged": "train", "TrainState": "train", "EVENTS": "train",
     "History": "callbacks", "ProgressBar": "callbacks", "PrintMetrics": "callbacks",
-    "LRSchedule": "callbacks", "Checkpoint": "callbacks",
+    "LRSchedule": "callbacks", "Checkpoint": "callbacks", "NaNGuard": "callbacks",
     "VisualDLLogger": "visualdl_log",
     # optimizers, checkpoints, device
     "make_optimizer": "optim", "make_scheduler": "optim",
     "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "load_into": "checkpoint",
+    "save_safetensors": "checkpoint",
     "choose_device": "device", "use_device": "device", "set_seed": "device",
     # config and runs
     "Config": "config", "resolve_config": "config", "is_smoke": "config",

@@ -13,7 +13,7 @@ import time
 
 import paddle
 
-from .train import Callback
+from .train import Callback, Diverged
 
 
 class History(Callback):
@@ -32,7 +32,8 @@ class History(Callback):
         self.losses: list[float] = []
         self.loss_steps: list[int] = []
         self.epochs: list[dict] = []
-        self.stop_reason = ""
+        self.stop_reason = ""   # set by fit when training ended early (StopTraining, Ctrl-C)
+        self.diverged = False   # set by fit when a NaNGuard stopped it
 
     def before_fit(self, state):
         self._window, self._count = paddle.zeros([]), 0
@@ -143,6 +144,29 @@ class LRSchedule(Callback):
     def after_epoch(self, state):
         if self.every == "epoch":
             self.scheduler.step()
+
+
+class NaNGuard(Callback):
+    """Stops training at the first step whose loss is NaN or inf, before that step's update.
+
+    The parameters keep their last finite values, the history up to that step is
+    kept, and the checkpoint of the last finished epoch is left as it was. The
+    check reads the loss on the host every ``check_every`` steps (a sync: free on
+    the CPU; raise it on a GPU if the sync shows up in a profile).
+    """
+
+    order = -20  # before anything else looks at the loss
+
+    def __init__(self, check_every: int = 1):
+        self.check_every = check_every
+
+    def after_loss(self, state):
+        if state.step % self.check_every == 0 and not bool(paddle.isfinite(state.loss)):
+            lr = float(state.optimizer.get_lr())
+            raise Diverged(
+                f"loss became {float(state.loss)} at step {state.step + 1} (epoch {state.epoch + 1}, "
+                f"batch {state.batch_idx + 1}) with learning rate {lr:.3g}: training diverged. "
+                f"Try a smaller learning rate (e.g. --lr {lr / 10:.3g}), a warm-up schedule or gradient clipping.")
 
 
 class Checkpoint(Callback):

@@ -7,20 +7,79 @@ same directory, flushed to disk, then moved over the target with
 the write leaves either the old file or the new one, never half a file.
 
 ``load_checkpoint`` also accepts a bare ``model.state_dict()`` saved the
-lesson's way (``paddle.save(model.state_dict(), 'mnist.pdparams')``).
+lesson's way (``paddle.save(model.state_dict(), 'mnist.pdparams')``) and a
+``.safetensors`` file written by ``save_safetensors``.
 
-Note: ``.pdparams`` files are Python pickles; load only files you trust.
+Safety: ``.pdparams`` / ``.pdckpt`` files are Python pickles, and unpickling a
+file can run any code its author chose (``paddle.load`` does exactly that).
+``load_checkpoint`` therefore unpickles with an allow-list: dicts, lists,
+tuples, numbers, strings and NumPy arrays, which is all Paddle writes for a
+state dict. Anything else (``os.system``, ``subprocess``, ...) is refused before
+it runs. To share weights with people who should not have to trust you, use
+``save_safetensors``: that format holds only tensors and cannot carry code.
 """
 from __future__ import annotations
 
+import io
 import os
+import pickle
 from pathlib import Path
 
+import numpy as np
 import paddle
 
 from .errors import CheckpointError
 
 FORMAT = "course-checkpoint-v1"
+# Everything paddle.save writes for state dicts and optimizer state (NumPy 1 and 2 module names).
+SAFE_GLOBALS = {
+    ("collections", "OrderedDict"), ("builtins", "tuple"), ("builtins", "list"), ("builtins", "dict"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+}
+
+
+class _AllowListUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        # numpy.dtypes.*DType: how NumPy 2 may name a dtype's class in a pickle.
+        if (module, name) in SAFE_GLOBALS or (module == "numpy.dtypes" and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise CheckpointError(
+            f"refused to load: the file asks to import {module}.{name}, which a checkpoint never needs "
+            "and which could run code on your machine (pickle files can). Use weights from a source "
+            "you trust, or ask for a .safetensors file, which cannot carry code.")
+
+
+def _to_tensors(obj):
+    """Paddle's on-disk forms of a tensor, ``(name, ndarray)`` or ``ndarray``, back to Tensors."""
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], str) and isinstance(obj[1], np.ndarray):
+        return paddle.to_tensor(obj[1])
+    if isinstance(obj, np.ndarray):
+        return paddle.to_tensor(obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, _to_tensors(v)) for k, v in obj.items())
+    if isinstance(obj, list):
+        return [_to_tensors(v) for v in obj]
+    return obj
+
+
+def safe_load(path) -> object:
+    """``paddle.load`` for state dicts and checkpoints, without running code from the file."""
+    data = Path(path).read_bytes()
+    return _to_tensors(_AllowListUnpickler(io.BytesIO(data)).load())
+
+
+def save_safetensors(model, path) -> Path:
+    """Write the model's weights as ``.safetensors``: tensors only, safe to share and to load."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    save_file({k: v.numpy() for k, v in model.state_dict().items()}, str(tmp),
+              metadata={"format": "course-mnist-state-dict"})
+    os.replace(tmp, path)
+    return path
 
 
 def atomic_save(obj, path) -> Path:
@@ -36,6 +95,7 @@ def atomic_save(obj, path) -> Path:
     finally:
         if tmp.exists():
             tmp.unlink()
+    _remove_stale_temporaries(path)
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -68,6 +128,17 @@ def portable_optimizer_state(model, optimizer) -> dict:
     return _rename_keys(optimizer.state_dict(), {p.name: k for k, p in model.named_parameters()})
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files left by writers that were killed mid-write (their process is gone)."""
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        try:
+            os.kill(int(stale.name.rsplit("-", 1)[1]), 0)  # still running: leave it alone
+        except (ValueError, ProcessLookupError):
+            stale.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # another user's live process
+
+
 def save_checkpoint(path, model, optimizer=None, **meta) -> Path:
     """Save model and optimizer state (the optimizer's includes its LR scheduler) plus ``meta``."""
     return atomic_save({"format": FORMAT, "model": model.state_dict(),
@@ -83,16 +154,31 @@ def load_checkpoint(path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} not found. Pass a run directory or a "
                               ".pdckpt / .pdparams file written by this package or by paddle.save.")
+    if path.suffix == ".safetensors":
+        return {"format": "safetensors", "model": _read_safetensors(path), "optimizer": None, "meta": {}}
     try:
-        obj = paddle.load(str(path))
-    except Exception as e:  # paddle raises many types for unreadable files
+        obj = safe_load(path)
+    except CheckpointError:
+        raise
+    except Exception as e:  # truncated or foreign files fail in many ways
         raise CheckpointError(f"{path}: cannot be read as a Paddle checkpoint ({type(e).__name__}: {e}). "
                               "The file is corrupt or not a checkpoint; use another copy.") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a state dict or checkpoint.")
-    if obj.get("format") == FORMAT:
-        return obj
-    return {"format": "state_dict", "model": obj, "optimizer": None, "meta": {}}
+    if obj.get("format") != FORMAT:
+        obj = {"format": "state_dict", "model": obj, "optimizer": None, "meta": {}}
+    # paddle.save adds this bookkeeping entry to state dicts; paddle.load drops it, so do we.
+    obj["model"].pop("StructuredToParameterName@@", None)
+    return obj
+
+
+def _read_safetensors(path) -> dict:
+    from safetensors.numpy import load_file
+
+    try:
+        return {k: paddle.to_tensor(v) for k, v in load_file(str(path)).items()}
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable .safetensors file ({e}); use another copy.") from None
 
 
 def load_into(model, checkpoint: dict, optimizer=None) -> dict:

@@ -2,6 +2,7 @@
 
     python -m course train [--lr 0.005 --num_epochs 3 ...] [--resume RUN_DIR]
     python -m course evaluate --checkpoint RUN_DIR_OR_FILE [--split test]
+    python -m course export --checkpoint RUN_DIR_OR_FILE --out mnist.safetensors
 
 Every ``train`` flag is a ``Config`` field (``--batch_size`` or ``--batch-size``).
 Bad flags or values exit with status 2 and one line on stderr, no traceback.
@@ -12,11 +13,14 @@ import argparse
 import sys
 from dataclasses import fields
 
+from pathlib import Path
+
 from .config import Config, resolve_config
 from .data import SPLITS
-from .errors import CourseError
+from .errors import ConfigError, CourseError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -63,37 +67,55 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data_dir", "--data-dir", default=None, metavar="DIR",
                           help="directory with the MNIST IDX files (default: the embedded copy)")
     evaluate.add_argument("--device", default="auto", help="auto, cpu, gpu or gpu:N")
+
+    export = sub.add_parser("export", help="write a model's weights as .safetensors (safe to share: no code)")
+    export.add_argument("--checkpoint", required=True, metavar="PATH",
+                        help="a run directory, a .pdckpt checkpoint or a .pdparams state dict")
+    export.add_argument("--out", required=True, metavar="FILE", help="the .safetensors file to write")
     return parser
 
 
+def parse(argv=None) -> tuple[str, dict]:
+    """``(command, arguments)``; exits with status 2 and one line on a malformed command line."""
+    args = vars(build_parser().parse_args(argv))
+    return args.pop("command"), args
+
+
+def train_config(args: dict) -> Config:
+    """The validated ``Config`` a ``train`` command line asks for (raises ``ConfigError``).
+
+    With ``--resume`` the run's saved config is the base and explicit flags override it.
+    """
+    args = dict(args)
+    resume = args.pop("resume", None)
+    if resume is not None:
+        return Config.load(Path(resume if Path(resume).is_dir() else Path(resume).parent) / "config.json",
+                           ).replace(**args)
+    return resolve_config(**args)
+
+
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = vars(parser.parse_args(argv))
-    command = args.pop("command")
+    command, args = parse(argv)
     try:
         from .run import evaluate_checkpoint, train_run  # imports paddle: after argument checks
 
         if command == "train":
-            resume = args.pop("resume")
-            if resume is not None:
-                saved = Config.load(_config_path(resume))
-                config = saved.replace(**args)
-            else:
-                config = resolve_config(**args)
-            train_run(config, resume=resume)
-        else:
+            results = train_run(train_config(args), resume=args["resume"])
+            if results["stop_reason"].startswith("interrupted"):
+                return EXIT_INTERRUPTED  # results were written; tell scripts the run is incomplete
+        elif command == "evaluate":
             if args["batch_size"] < 1:
-                raise CourseError(f"batch_size must be at least 1, got {args['batch_size']}.")
+                raise ConfigError(f"batch_size must be at least 1, got {args['batch_size']}.")
             evaluate_checkpoint(args["checkpoint"], args["split"], args["batch_size"], args["data_dir"],
                                 args["device"])
-    except (CourseError, FileNotFoundError) as e:
-        sys.stderr.write(f"{parser.prog} {command}: error: {e}\n")
+        else:
+            from .checkpoint import load_checkpoint, load_into, save_safetensors
+            from .model import MNIST
+
+            model = MNIST()
+            load_into(model, load_checkpoint(args["checkpoint"]))
+            print(f"wrote {save_safetensors(model, args['out'])}")
+    except CourseError as e:
+        sys.stderr.write(f"python -m course {command}: error: {e}\n")
         return EXIT_USAGE
     return 0
-
-
-def _config_path(resume: str):
-    from pathlib import Path
-
-    path = Path(resume)
-    return (path if path.is_dir() else path.parent) / "config.json"

@@ -99,8 +99,16 @@ class Config:
 
     @classmethod
     def load(cls, path) -> "Config":
-        with open(path, encoding="utf-8") as f:
-            return cls().replace(**json.load(f))
+        """Read a ``config.json``; any problem is a ``ConfigError`` naming the file."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                saved = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read run settings from {path} ({e}); pass a run directory "
+                              "written by `python -m course train`.") from None
+        if not isinstance(saved, dict):
+            raise ConfigError(f"{path} does not hold a settings object.")
+        return cls().replace(**saved)
 
 
 def field_names() -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import math
 import os
 import struct
@@ -106,18 +107,34 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return array
 
 
+@functools.lru_cache(maxsize=None)
+def verify_embedded(name: str) -> None:
+    """Check one embedded file against ``SHA256SUMS`` (once per process: ~10 ms for all four)."""
+    listed = dict(line.split()[::-1] for line in (EMBEDDED_DIR / "SHA256SUMS").read_text().splitlines())
+    digest = hashlib.sha256((EMBEDDED_DIR / name).read_bytes()).hexdigest()
+    if listed.get(name) != digest:
+        raise DataError(
+            f"embedded file {EMBEDDED_DIR / name} fails its SHA-256 check (got {digest[:12]}..., "
+            f"expected {str(listed.get(name))[:12]}...): the installed copy is damaged. Reinstall the "
+            "package, or rebuild the files with scripts/rebuild_mnist.py.")
+
+
 @functools.lru_cache(maxsize=8)
 def _read_pair(data_dir: Path, which: str, mtimes: tuple) -> tuple[np.ndarray, np.ndarray]:
     # `mtimes` is part of the cache key so that replaced files are read again.
     image_stem, label_stem = STEMS[which]
     images_path, labels_path = find_idx_file(data_dir, image_stem), find_idx_file(data_dir, label_stem)
+    if data_dir == EMBEDDED_DIR:
+        verify_embedded(images_path.name)
+        verify_embedded(labels_path.name)
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise DataError(f"{images_path}: images have shape {list(images.shape)}, expected [N, 28, 28].")
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(
             f"{labels_path} holds {labels.shape[0] if labels.ndim else 0} labels but {images_path} "
-            f"holds {len(images)} images; the two files do not belong together."
+            f"holds {len(images)} images; the two files do not belong together. Use the image and "
+            "label files of the same MNIST set (one of them is truncated or from another data set)."
         )
     if labels.max(initial=0) > 9:
         raise DataError(f"{labels_path}: labels must be digits 0..9, found {int(labels.max())}.")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import paddle
 
-from .callbacks import Checkpoint, History, LRSchedule, PrintMetrics, ProgressBar
+from .callbacks import Checkpoint, History, LRSchedule, NaNGuard, PrintMetrics, ProgressBar
 from .checkpoint import atomic_save, load_checkpoint, load_into
 from .config import Config
 from .data import make_loader
@@ -64,11 +64,12 @@ def build_loaders(config: Config):
     return train_loader, val_loader, test_loader
 
 
-def train_run(config: Config, resume: str | os.PathLike | None = None) -> dict:
+def train_run(config: Config, resume: str | os.PathLike | None = None, extra_callbacks=()) -> dict:
     """Train, evaluate on the test set and write a run directory; returns ``metrics.json``'s content.
 
     ``resume``: a run directory (or its checkpoint file) to continue in place;
     training goes on from the epoch after the last saved one.
+    ``extra_callbacks``: added to the run's own (benchmarks and sweeps use this).
     """
     started = time.perf_counter()
     device = use_device(config.device)
@@ -88,7 +89,8 @@ def train_run(config: Config, resume: str | os.PathLike | None = None) -> dict:
     lr = make_scheduler(config.schedule, config.lr, len(train_loader), config.num_epochs)
     optimizer = make_optimizer(config.optimizer, lr, model.parameters(), config.weight_decay, config.momentum)
     history = History(config.log_every)
-    callbacks = [history, PrintMetrics(), Checkpoint(run_dir / "checkpoint.pdckpt", {"config": config.to_dict()})]
+    callbacks = [history, NaNGuard(), PrintMetrics(),
+                 Checkpoint(run_dir / "checkpoint.pdckpt", {"config": config.to_dict()})]
     if not isinstance(lr, float):
         callbacks.append(LRSchedule(lr, every="batch"))
     if config.progress:
@@ -97,6 +99,7 @@ def train_run(config: Config, resume: str | os.PathLike | None = None) -> dict:
         from .visualdl_log import VisualDLLogger
         callbacks.append(VisualDLLogger(run_dir / "vdl"))
 
+    callbacks += list(extra_callbacks)
     start_epoch = start_step = 0
     if checkpoint is not None:
         meta = load_into(model, checkpoint, optimizer)
@@ -112,7 +115,7 @@ def train_run(config: Config, resume: str | os.PathLike | None = None) -> dict:
     results = {"run_dir": str(run_dir), "config": config.to_dict(), "device": device,
                "paddle": paddle.__version__, "epochs": history.epochs, "losses": history.losses,
                "loss_steps": history.loss_steps, "log_every": history.log_every,
-               "stop_reason": history.stop_reason, "test": test,
+               "stop_reason": history.stop_reason, "diverged": history.diverged, "test": test,
                "wall_seconds": time.perf_counter() - started}
     with open(run_dir / "metrics.json", "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
@@ -124,6 +127,11 @@ def train_run(config: Config, resume: str | os.PathLike | None = None) -> dict:
 
     if history.stop_reason:
         print(f"stopped early: {history.stop_reason}")
+        if history.diverged:
+            saved = run_dir / "checkpoint.pdckpt"
+            print("the model holds the parameters that produced the non-finite loss; "
+                  + (f"{saved} holds the last finished epoch ({len(history.epochs)})" if saved.exists()
+                     else "no epoch finished, so no checkpoint was written"))
     print(f"test: loss {test['loss']:.4f} accuracy {test['acc']:.4f} ({test['n']} images)")
     print(f"wall time {results['wall_seconds']:.1f}s; run directory: {run_dir}")
     return results

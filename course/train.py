@@ -25,6 +25,10 @@ class StopTraining(Exception):
     """Raise from a callback to end ``fit`` after the current step; the message says why."""
 
 
+class Diverged(StopTraining):
+    """Raised (by ``callbacks.NaNGuard``) when the loss becomes NaN or inf."""
+
+
 class Callback:
     """Base class: override any of the methods named in ``EVENTS``; lower ``order`` runs first."""
 
@@ -157,8 +161,9 @@ def fit(model, train_loader, optimizer, num_epochs: int = 1, *, val_loader=None,
             state.fire("after_epoch")
     except StopTraining as stop:
         state.stop_reason = str(stop) or "stopped by a callback"
+        history.diverged = isinstance(stop, Diverged)
     except KeyboardInterrupt:
-        state.stop_reason = "interrupted (KeyboardInterrupt)"
+        state.stop_reason = "interrupted (Ctrl-C / KeyboardInterrupt)"
         print(f"\nTraining interrupted at epoch {state.epoch + 1}, step {state.step}; "
               "returning the history so far.")
     finally:

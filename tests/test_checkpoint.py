@@ -91,3 +91,10 @@ def test_resume_reaches_the_same_parameters_as_an_uninterrupted_run(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
     assert resumed_history.losses == straight_history.losses
     assert [r["epoch"] for r in resumed_history.epochs] == [1, 2, 3]
+
+
+def test_temporaries_of_dead_writers_are_cleaned_up(tmp_path):
+    stale = tmp_path / ".c.pdckpt.tmp-999999999"  # no such process
+    stale.write_bytes(b"half")
+    atomic_save({"v": 1}, tmp_path / "c.pdckpt")
+    assert not stale.exists() and (tmp_path / "c.pdckpt").exists()

@@ -109,3 +109,14 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(args, message):
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_export_to_safetensors_and_evaluate_it(smoke_run, tmp_path):
+    _, run_dir = smoke_run
+    out = tmp_path / "mnist.safetensors"
+    done = course("export", "--checkpoint", str(run_dir), "--out", str(out), smoke=False)
+    assert done.returncode == 0 and out.exists(), done.stderr
+    from_export = course("evaluate", "--checkpoint", str(out), "--split", "val", smoke=False)
+    from_run = course("evaluate", "--checkpoint", str(run_dir), "--split", "val", smoke=False)
+    assert from_export.returncode == 0, from_export.stderr
+    assert "(10000 images)" in from_export.stdout and from_export.stdout == from_run.stdout

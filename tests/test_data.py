@@ -142,3 +142,23 @@ def test_image_and_label_counts_must_agree(tmp_path):
     labels.write_bytes(raw[:4] + (9999).to_bytes(4, "big") + raw[8:-1])
     with pytest.raises(DataError, match="do not belong together"):
         load_mnist("test", data_dir=tmp_path)
+
+
+def test_damaged_embedded_file_fails_its_checksum(tmp_path, monkeypatch):
+    import course.data as data
+
+    fake = tmp_path / "mnist_data"
+    fake.mkdir()
+    for item in EMBEDDED_DIR.iterdir():
+        shutil.copy(item, fake / item.name)
+    blob = bytearray((fake / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    blob[-12] ^= 0xFF  # one flipped byte inside the compressed stream
+    (fake / "t10k-labels-idx1-ubyte.gz").write_bytes(bytes(blob))
+    monkeypatch.setattr(data, "EMBEDDED_DIR", fake)
+    data.verify_embedded.cache_clear()
+    try:
+        with pytest.raises(DataError, match="fails its SHA-256 check.*Reinstall"):
+            load_mnist("test")
+        load_mnist("train")  # the undamaged files still verify and load
+    finally:
+        data.verify_embedded.cache_clear()
