@@ -1,5 +1,8 @@
 """Companion library of the PaddlePaddle handwritten-digit (MNIST) course.
 
+The from-scratch optimizers stay in their own namespace (``from course.scratch import
+Adam``) so they are never mistaken for ``paddle.optimizer``'s.
+
 Public names are imported lazily (PEP 562) so that ``python -m course --help``
 and bad command lines answer without first loading Paddle (a few seconds).
 """
@@ -34,6 +37,7 @@ _EXPORTS = {
     "train_run": "run", "evaluate_checkpoint": "run",
     # plots
     "plot": "plots", "plot_history": "plots",
+    "plot_trajectories": "trajectories", "plot_learning_rates": "trajectories",
     # errors
     "CourseError": "errors", "DataError": "errors", "ConfigError": "errors", "CheckpointError": "errors",
 }

@@ -19,8 +19,8 @@ SMOKE_ENV = "COURSE_SMOKE"
 SMOKE_TRAIN_SUBSET = 2000
 SMOKE_EVAL_SUBSET = 1000
 
-OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "onecycle", "cosine", "step")
+OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw", "radam")
+SCHEDULES = ("constant", "onecycle", "cosine", "step", "inverse_time", "exponential", "warmup")
 TRAIN_SPLITS = ("train50k", "train")
 
 
@@ -79,6 +79,8 @@ class Config:
         for name in ("weight_decay", "momentum", "train_subset", "eval_subset"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name} must be zero or positive, got {getattr(self, name)!r}.")
+        if not self.momentum < 1:
+            raise ConfigError(f"momentum must be below 1 (the velocity would grow without bound), got {self.momentum!r}.")
         if not re.fullmatch(r"auto|cpu|gpu(:\d+)?", self.device):
             raise ConfigError(f"device={self.device!r} is not one of: auto, cpu, gpu, gpu:N.")
 
