@@ -3,6 +3,8 @@
     python -m course train [--lr 0.005 --num_epochs 3 ...] [--resume RUN_DIR]
     python -m course evaluate --checkpoint RUN_DIR_OR_FILE [--split test]
     python -m course export --checkpoint RUN_DIR_OR_FILE --out mnist.safetensors
+    python -m course sweep --optimizer sgd,adam --lr 0.001,0.01 --num_epochs 1 --jobs 2
+    python -m course lr-find --optimizer adam
 
 Every ``train`` flag is a ``Config`` field (``--batch_size`` or ``--batch-size``).
 Bad flags or values exit with status 2 and one line on stderr, no traceback.
@@ -31,7 +33,16 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+def _comma_list(convert):
+    """argparse type for a sweep axis: ``0.1,0.01`` -> ``[0.1, 0.01]``."""
+    def parse(text):
+        return [convert(item) for item in text.split(",") if item.strip()]
+    parse.__name__ = f"comma-separated {convert.__name__}"  # argparse quotes it in errors
+    return parse
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, sweep: bool = False) -> None:
+    """One flag per ``Config`` field; with ``sweep=True`` each takes comma-separated values."""
     defaults = Config()
     for f in fields(Config):
         names = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
@@ -41,10 +52,14 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         if f.type == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = {"int": int, "float": float, "str": str}[f.type]
-            kwargs["metavar"] = f.type.upper()
+            convert = {"int": int, "float": float, "str": str}[f.type]
+            kwargs["type"] = _comma_list(convert) if sweep else convert
+            kwargs["metavar"] = f.type.upper() + (",..." if sweep else "")
             if "choices" in f.metadata:
-                kwargs["choices"] = f.metadata["choices"]
+                if sweep:
+                    kwargs["help"] += f"; one or more of: {', '.join(f.metadata['choices'])}"
+                else:
+                    kwargs["choices"] = f.metadata["choices"]
         parser.add_argument(*names, **kwargs)
 
 
@@ -58,6 +73,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(train)
     train.add_argument("--resume", metavar="RUN_DIR", default=None,
                        help="continue the run in RUN_DIR (or from its checkpoint file) after its last epoch")
+
+    sweep = sub.add_parser("sweep", help="train one run per combination of comma-separated values",
+                           description="A grid sweep: e.g. --optimizer sgd,momentum,adam --lr 0.001,0.01 "
+                                       "trains 6 runs. Flags with one value apply to every run. Started "
+                                       "again with the same --sweep_dir, finished runs are skipped.")
+    _add_config_flags(sweep, sweep=True)
+    sweep.add_argument("--jobs", type=int, default=1, metavar="INT",
+                       help="runs at a time, in separate processes (about one CPU core each)")
+    sweep.add_argument("--sweep_dir", "--sweep-dir", default=None, metavar="DIR",
+                       help="where the runs and the results table go (default: runs/sweep-<time>)")
+
+    finder = sub.add_parser("lr-find", help="learning-rate range test: loss against a rising learning rate",
+                            description="Raise the learning rate from --start_lr to --end_lr over "
+                                        "--num_steps batches, plot the loss, suggest a rate.")
+    finder.add_argument("--optimizer", default="adam", choices=Config.__dataclass_fields__["optimizer"]
+                        .metadata["choices"])
+    finder.add_argument("--start_lr", "--start-lr", type=float, default=1e-6, metavar="FLOAT")
+    finder.add_argument("--end_lr", "--end-lr", type=float, default=1.0, metavar="FLOAT")
+    finder.add_argument("--num_steps", "--num-steps", type=int, default=200, metavar="INT")
+    finder.add_argument("--batch_size", "--batch-size", type=int, default=64, metavar="INT")
+    finder.add_argument("--seed", type=int, default=0, metavar="INT")
+    finder.add_argument("--out", default="lr_finder.png", metavar="PNG", help="where to save the plot")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a saved checkpoint or .pdparams file")
     evaluate.add_argument("--checkpoint", required=True, metavar="PATH",
@@ -103,6 +140,10 @@ def main(argv=None) -> int:
             results = train_run(train_config(args), resume=args["resume"])
             if results["stop_reason"].startswith("interrupted"):
                 return EXIT_INTERRUPTED  # results were written; tell scripts the run is incomplete
+        elif command == "sweep":
+            sweep_command(args)
+        elif command == "lr-find":
+            lr_find_command(args)
         elif command == "evaluate":
             if args["batch_size"] < 1:
                 raise ConfigError(f"batch_size must be at least 1, got {args['batch_size']}.")
@@ -119,3 +160,42 @@ def main(argv=None) -> int:
         sys.stderr.write(f"python -m course {command}: error: {e}\n")
         return EXIT_USAGE
     return 0
+
+
+def sweep_command(args: dict) -> None:
+    """Lists of two or more values become the grid's axes; single values apply to every run."""
+    import time
+
+    from .sweep import grid, run_sweep
+
+    jobs, sweep_dir = args.pop("jobs"), args.pop("sweep_dir")
+    if jobs < 1:
+        raise ConfigError(f"jobs must be at least 1, got {jobs}.")
+    axes = {k: v for k, v in args.items() if isinstance(v, list) and len(v) > 1}
+    fixed = {k: v[0] if isinstance(v, list) else v for k, v in args.items() if k not in axes}
+    if any(v == [] for v in args.values()):
+        raise ConfigError("every swept flag needs at least one value.")
+    base = resolve_config(**fixed)
+    sweep_dir = sweep_dir or str(Path(base.out_dir) / time.strftime("sweep-%Y%m%d-%H%M%S"))
+    print(f"sweep: {' x '.join(f'{k} {v}' for k, v in axes.items()) or 'one run'} into {sweep_dir}")
+    run_sweep(base, grid(**axes), sweep_dir, jobs)
+
+
+def lr_find_command(args: dict) -> None:
+    from .data import make_loader
+    from .device import set_seed, use_device
+    from .lr_finder import lr_range_test, plot_lr_finder
+    from .model import MNIST
+
+    for name in ("start_lr", "end_lr", "num_steps", "batch_size"):
+        if not args[name] > 0:
+            raise ConfigError(f"{name} must be positive, got {args[name]}.")
+    if args["start_lr"] >= args["end_lr"]:
+        raise ConfigError("start_lr must be smaller than end_lr.")
+    use_device("auto")
+    set_seed(args["seed"])
+    loader = make_loader("train50k", args["batch_size"], seed=args["seed"])
+    result = lr_range_test(MNIST(), loader, args["optimizer"], args["start_lr"], args["end_lr"], args["num_steps"])
+    print(f"{len(result.lrs)} steps ({result.stop_reason}); lowest smoothed loss at lr {result.min_loss_lr:.3g}")
+    print(f"suggested learning rate for {args['optimizer']}: {result.suggestion:.3g}")
+    print(f"plot: {plot_lr_finder(result, path=args['out'])}")

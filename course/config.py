@@ -22,6 +22,9 @@ SMOKE_EVAL_SUBSET = 1000
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw", "radam")
 SCHEDULES = ("constant", "onecycle", "cosine", "step", "inverse_time", "exponential", "warmup")
 TRAIN_SPLITS = ("train50k", "train")
+# course.init.INITIALIZERS implements these (kept here so that config never imports Paddle).
+INITS = ("default", "constant", "normal", "uniform", "truncated_normal", "xavier_normal",
+         "xavier_uniform", "kaiming_normal", "kaiming_uniform")
 
 
 def is_smoke() -> bool:
@@ -44,6 +47,8 @@ class Config:
     num_epochs: int = _opt(4, "passes over the training split")
     momentum: float = _opt(0.9, "momentum coefficient (optimizer=momentum only)")
     weight_decay: float = _opt(0.0, "L2 weight decay for all parameters (0 = off)")
+    init: str = _opt("default", "weight initialization of conv and fc layers (default: Paddle's Xavier "
+                                "uniform; biases 0)", choices=INITS)
     seed: int = _opt(0, "seed for parameter initialization and shuffling")
     train_split: str = _opt("train50k", "train50k: train on the first 50k and validate on the last 10k; "
                                         "train: all 60k, no validation", choices=TRAIN_SPLITS)

@@ -25,6 +25,7 @@ from .checkpoint import atomic_save, load_checkpoint, load_into
 from .config import Config
 from .data import make_loader
 from .device import describe, set_seed, use_device
+from .init import apply_init
 from .model import MNIST
 from .optim import make_optimizer, make_scheduler
 from .plots import plot, plot_history
@@ -85,7 +86,7 @@ def train_run(config: Config, resume: str | os.PathLike | None = None, extra_cal
 
     set_seed(config.seed)
     train_loader, val_loader, test_loader = build_loaders(config)
-    model = MNIST()
+    model = apply_init(MNIST(), config.init)
     lr = make_scheduler(config.schedule, config.lr, len(train_loader), config.num_epochs)
     optimizer = make_optimizer(config.optimizer, lr, model.parameters(), config.weight_decay, config.momentum)
     history = History(config.log_every)

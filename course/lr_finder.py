@@ -1,0 +1,134 @@
+"""Learning-rate range test ("LR finder"): raise the learning rate exponentially over a few
+hundred steps, record the loss, stop when it explodes, suggest a rate.
+
+The suggestion is the rate where the smoothed loss falls fastest (steepest negative slope
+against log lr) before it reaches its minimum: safely below the rate at which the loss
+starts to climb. Only the part before the minimum counts, because a loss that has
+blown up (or a network whose ReLUs died, stuck at ln 10 = 2.30) can "fall" again afterwards.
+The model's and optimizer's state are restored afterwards, so training can start fresh.
+
+Used by: notebooks/2.6.1 (learning rate), ``python -m course lr-find``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .train import Callback, StopTraining, fit
+
+
+class LRRangeTest(Callback):
+    """Sets the learning rate before each batch and records the loss after it.
+
+    ``lr_k = start_lr * (end_lr / start_lr) ** (k / (num_steps - 1))``; stops after
+    ``num_steps`` steps, or when the smoothed loss exceeds ``diverge_factor`` x its minimum
+    or becomes non-finite.
+    """
+
+    def __init__(self, start_lr=1e-6, end_lr=1.0, num_steps=200, smoothing=0.9, diverge_factor=2.0):
+        if not 0 < start_lr < end_lr:
+            raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr} and {end_lr}.")
+        self.start_lr, self.end_lr, self.num_steps = start_lr, end_lr, num_steps
+        self.smoothing, self.diverge_factor = smoothing, diverge_factor
+        self.lrs, self.losses, self.smoothed = [], [], []
+
+    def lr_at(self, k: int) -> float:
+        return self.start_lr * (self.end_lr / self.start_lr) ** (k / max(self.num_steps - 1, 1))
+
+    def before_batch(self, state):
+        if len(self.lrs) == self.num_steps:
+            raise StopTraining(f"range test finished after {self.num_steps} steps")
+        self.lrs.append(self.lr_at(len(self.lrs)))
+        state.optimizer.set_lr(self.lrs[-1])
+
+    def after_loss(self, state):
+        loss = float(state.loss)  # every step is a data point: one host read per step is the job
+        self.losses.append(loss)
+        # Exponential moving average, bias-corrected like Adam's so early points are not pulled to 0.
+        raw_avg = self.smoothing * getattr(self, "_avg", 0.0) + (1 - self.smoothing) * loss
+        self._avg = raw_avg
+        smoothed = raw_avg / (1 - self.smoothing ** len(self.losses))
+        self.smoothed.append(smoothed if math.isfinite(loss) else math.inf)
+        best = min(self.smoothed)
+        if not math.isfinite(loss) or smoothed > self.diverge_factor * best:
+            raise StopTraining(f"loss exploded at lr {self.lrs[-1]:.3g} (smoothed loss {smoothed:.3g}, "
+                               f"best {best:.3g})")
+
+
+@dataclass
+class LRFinderResult:
+    lrs: list = field(default_factory=list)
+    losses: list = field(default_factory=list)
+    smoothed: list = field(default_factory=list)
+    suggestion: float = math.nan   # steepest descent of the smoothed loss
+    min_loss_lr: float = math.nan  # where the smoothed loss is lowest (the edge: too large to train at)
+    stop_reason: str = ""
+
+    def __repr__(self):
+        return (f"LRFinderResult(steps={len(self.lrs)}, suggestion={self.suggestion:.3g}, "
+                f"min_loss_lr={self.min_loss_lr:.3g}, stop_reason={self.stop_reason!r})")
+
+
+def suggest_lr(lrs, smoothed, skip_start: int = 10) -> float:
+    """The rate at the steepest descent of the smoothed loss against log lr, looking only at
+    the steps before the smoothed loss is lowest (and past the first ``skip_start`` noisy ones)."""
+    lrs, smoothed = np.asarray(lrs, float), np.asarray(smoothed, float)
+    finite = np.isfinite(smoothed)
+    lrs, smoothed = lrs[finite], smoothed[finite]
+    if len(lrs) == 0:
+        return math.nan
+    lowest = int(np.argmin(smoothed))
+    start = skip_start if lowest > skip_start + 3 else 0
+    lrs, smoothed = lrs[start:lowest + 1], smoothed[start:lowest + 1]
+    if len(lrs) < 3:
+        return math.nan
+    slopes = np.gradient(smoothed, np.log(lrs))
+    return float(lrs[int(np.argmin(slopes))])
+
+
+def lr_range_test(model, train_loader, optimizer: str = "adam", start_lr=1e-6, end_lr=1.0,
+                  num_steps=200, loss_fn=None, restore=True, optimizer_options=None,
+                  **options) -> LRFinderResult:
+    """Run the range test on ``model`` with a fresh optimizer named ``optimizer``
+    (``course.optim.make_optimizer``; ``optimizer_options`` e.g. ``{"momentum": 0.9}``).
+
+    With ``restore=True`` the model's parameters are put back afterwards. ``options`` go to
+    ``LRRangeTest`` (``smoothing``, ``diverge_factor``).
+    """
+    from .optim import make_optimizer
+
+    saved_model = copy.deepcopy(model.state_dict()) if restore else None
+    opt = make_optimizer(optimizer, start_lr, model.parameters(), **(optimizer_options or {}))
+    finder = LRRangeTest(start_lr, end_lr, num_steps, **options)
+    epochs = math.ceil(num_steps / max(len(train_loader), 1)) + 1
+    history = fit(model, train_loader, opt, epochs, loss_fn=loss_fn, callbacks=[finder])
+    if restore:
+        model.set_state_dict(saved_model)
+    result = LRFinderResult(finder.lrs[:len(finder.losses)], finder.losses, finder.smoothed,
+                            stop_reason=history.stop_reason)
+    result.suggestion = suggest_lr(result.lrs, result.smoothed)
+    finite = [(s, lr) for s, lr in zip(result.smoothed, result.lrs) if math.isfinite(s)]
+    result.min_loss_lr = min(finite)[1] if finite else math.nan
+    return result
+
+
+def plot_lr_finder(result: LRFinderResult, path=None):
+    """Loss against learning rate (log scale), the suggestion marked."""
+    import matplotlib.pyplot as plt
+
+    from .plots import COURSE_PINK, show_or_save
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(result.lrs, result.losses, color="0.75", label="loss per step")
+    ax.plot(result.lrs, result.smoothed, color=COURSE_PINK, label="smoothed")
+    if math.isfinite(result.suggestion):
+        ax.axvline(result.suggestion, color="k", ls="--", label=f"suggested lr {result.suggestion:.2g}")
+    finite = [s for s in result.smoothed if math.isfinite(s)]
+    if finite:  # from the minimum up to the starting loss (or 2x the minimum): hide the blow-up
+        ax.set_ylim(min(finite) * 0.9, min(max(finite), max(finite[0], 2 * min(finite))) * 1.1)
+    ax.set(xscale="log", xlabel="learning rate", ylabel="training loss", title="learning-rate range test")
+    ax.legend()
+    return show_or_save(fig, path, "lr_finder.png")

@@ -1,0 +1,54 @@
+"""The learning-rate range test: exponential schedule, stop on explosion, a sensible suggestion,
+model restored."""
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course import MNIST, make_loader, set_seed
+from course.lr_finder import LRRangeTest, lr_range_test, plot_lr_finder, suggest_lr
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_schedule_is_exponential_from_start_to_end():
+    finder = LRRangeTest(1e-5, 1e-1, num_steps=5)
+    assert [round(math.log10(finder.lr_at(k)), 6) for k in range(5)] == [-5, -4, -3, -2, -1]
+
+
+def test_suggestion_is_the_steepest_descent_before_the_minimum():
+    lrs = np.logspace(-5, 0, 60)
+    loss = np.concatenate([np.full(20, 2.3), np.linspace(2.3, 0.3, 20), [0.3, 0.3], np.linspace(0.3, 5, 18)])
+    # After the blow-up the loss "falls" again (dead ReLUs settle at ln 10): not a candidate.
+    loss[-5:] = np.linspace(5, 2.3, 5)
+    suggestion = suggest_lr(lrs, loss)
+    assert lrs[20] <= suggestion <= lrs[39]
+
+
+def test_range_test_on_the_cnn(out_dir):
+    set_seed(0)
+    model = MNIST()
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    result = lr_range_test(model, make_loader("train", 64, subset=6400), "adam", 1e-5, 10.0, num_steps=150)
+    assert "exploded" in result.stop_reason and len(result.lrs) < 150  # Adam at lr ~1 blows up
+    assert np.all(np.diff(result.lrs) > 0)
+    assert 1e-4 < result.suggestion < result.min_loss_lr < 1.0
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), before[k], err_msg=k)  # restored
+    assert plot_lr_finder(result, path=out_dir / "lr_finder.png").exists()
+
+
+def test_cli_lr_find(tmp_path):
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, "-m", "course", "lr-find", "--num_steps", "60", "--start_lr", "1e-4",
+                           "--out", str(tmp_path / "f.png")], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "suggested learning rate for adam:" in done.stdout and (tmp_path / "f.png").exists()
+    bad = subprocess.run([sys.executable, "-m", "course", "lr-find", "--start_lr", "1", "--end_lr", "0.1"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert bad.returncode == 2 and "start_lr must be smaller" in bad.stderr

@@ -1,0 +1,82 @@
+"""Sweeps: grid, names, parallel == sequential, resume skips finished runs, failures and
+divergence recorded while the sweep goes on, table and overlay plot written."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course import Config, ConfigError
+from course.sweep import grid, run_name, run_sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = Config(train_subset=256, eval_subset=200, num_epochs=1, visualdl=False, log_every=2)
+
+
+def test_grid_and_names():
+    assert grid(optimizer=["sgd", "adam"], lr=[0.1, 0.01]) == [
+        {"optimizer": "sgd", "lr": 0.1}, {"optimizer": "sgd", "lr": 0.01},
+        {"optimizer": "adam", "lr": 0.1}, {"optimizer": "adam", "lr": 0.01}]
+    assert run_name({"optimizer": "adam", "lr": 0.001}) == "optimizer-adam_lr-0.001"
+    assert run_name({}) == "base"
+
+
+def test_a_typo_fails_before_any_run(tmp_path):
+    with pytest.raises(ConfigError, match="unknown setting"):
+        run_sweep(TINY, [{"learning_rate": 0.1}], tmp_path)
+    assert not any(tmp_path.glob("*/metrics.json"))
+
+
+def test_parallel_equals_sequential_and_resume_skips(tmp_path, capsys):
+    overrides = grid(optimizer=["sgd", "adam"], lr=[0.01])
+    parallel = run_sweep(TINY, overrides, tmp_path / "parallel", jobs=2)
+    sequential = run_sweep(TINY, overrides, tmp_path / "sequential", jobs=1)
+    for a, b in zip(parallel, sequential):
+        assert a["status"] == b["status"] == "ok"
+        assert (a["final_train_loss"], a["test_acc"]) == (b["final_train_loss"], b["test_acc"])
+    for name in ("optimizer-sgd_lr-0.01", "optimizer-adam_lr-0.01"):
+        p = json.loads((tmp_path / "parallel" / name / "metrics.json").read_text())
+        s = json.loads((tmp_path / "sequential" / name / "metrics.json").read_text())
+        assert p["losses"] == s["losses"]
+    rows = list(csv.DictReader((tmp_path / "parallel" / "results.csv").open()))
+    assert {r["run"] for r in rows} == {"optimizer-sgd_lr-0.01", "optimizer-adam_lr-0.01"}
+    assert "| optimizer-adam_lr-0.01 | ok |" in (tmp_path / "parallel" / "results.md").read_text()
+    assert (tmp_path / "parallel" / "losses.png").stat().st_size > 0
+
+    # An interrupted sweep: one run was killed after its checkpoint but before metrics.json; one is new.
+    (tmp_path / "parallel" / "optimizer-adam_lr-0.01" / "metrics.json").unlink()
+    capsys.readouterr()
+    again = run_sweep(TINY, overrides + [{"optimizer": "momentum", "lr": 0.01}], tmp_path / "parallel", jobs=2)
+    out = capsys.readouterr().out
+    assert "[skip] optimizer-sgd_lr-0.01" in out and "[skip] optimizer-adam" not in out
+    assert [r["status"] for r in again] == ["ok", "ok", "ok"]
+    assert again[1]["test_acc"] == parallel[1]["test_acc"]  # resumed from its checkpoint: same result
+
+
+def test_diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
+    overrides = [{"optimizer": "sgd", "lr": 1e20, "schedule": "constant"},
+                 {"optimizer": "sgd", "lr": 0.01, "data_dir": str(tmp_path / "no-such-dir")},
+                 {"optimizer": "sgd", "lr": 0.01}]
+    rows = run_sweep(TINY, overrides, tmp_path / "s", jobs=2)
+    assert [r["status"] for r in rows] == ["diverged", "failed", "ok"]
+    assert "training diverged" in rows[0]["error"]
+    assert "DataError" in rows[1]["error"] and "no-such-dir" in rows[1]["error"]
+    log = (tmp_path / "s" / f"{rows[1]['run']}.log").read_text()
+    assert "Traceback" in log  # the full story is in the run's log, not on the console
+
+
+def test_cli_sweep(tmp_path):
+    env = {**os.environ, "MPLBACKEND": "Agg", "COURSE_SMOKE": "1"}
+    done = subprocess.run([sys.executable, "-m", "course", "sweep", "--optimizer", "sgd,adam", "--lr", "0.01",
+                           "--train_subset", "256", "--eval_subset", "200", "--no-visualdl",
+                           "--sweep_dir", str(tmp_path), "--jobs", "2"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "sweep: optimizer ['sgd', 'adam'] into" in done.stdout
+    assert (tmp_path / "results.md").exists() and len(list(tmp_path.glob("*/metrics.json"))) == 2
+    bad = subprocess.run([sys.executable, "-m", "course", "sweep", "--optimizer", "sgd,adamm"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert bad.returncode == 2 and "adamm" in bad.stderr and "Traceback" not in bad.stderr
