@@ -22,7 +22,8 @@ class History(Callback):
     ``losses``: mean training loss over each window of ``log_every`` batches
     (the course records one batch's loss every 200 batches; a window mean is
     the same curve with less noise). ``epochs``: dicts with ``epoch, train_loss,
-    train_acc, val_loss, val_acc, lr, seconds``.
+    train_acc, val_loss, val_acc, lr, seconds``; ``lr`` is the rate the epoch's last
+    batch was trained with.
     """
 
     order = -10  # first, so later callbacks see ``state.logged_loss``
@@ -42,6 +43,8 @@ class History(Callback):
         self._started = time.perf_counter()
 
     def after_batch(self, state):
+        # The rate this batch was trained with: History runs before LRSchedule steps it.
+        self._lr = float(state.optimizer.get_lr())
         self._window += state.loss.detach()
         self._count += 1
         state.logged_loss = None
@@ -56,7 +59,7 @@ class History(Callback):
                "train_loss": state.train_metrics["loss"], "train_acc": state.train_metrics["acc"],
                "val_loss": state.val_metrics.get("loss", math.nan),
                "val_acc": state.val_metrics.get("acc", math.nan),
-               "lr": float(state.optimizer.get_lr()),
+               "lr": self._lr,  # the rate of the epoch's last batch
                "seconds": time.perf_counter() - self._started}
         self.epochs.append(row)
 

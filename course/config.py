@@ -47,8 +47,8 @@ class Config:
     num_epochs: int = _opt(4, "passes over the training split")
     momentum: float = _opt(0.9, "momentum coefficient (optimizer=momentum only)")
     weight_decay: float = _opt(0.0, "L2 weight decay for all parameters (0 = off)")
-    init: str = _opt("default", "weight initialization of conv and fc layers (default: Paddle's Xavier "
-                                "uniform; biases 0)", choices=INITS)
+    init: str = _opt("default", "weight initialization of conv and fc layers (default: Paddle's own: "
+                                "conv Normal(0, sqrt(2/fan_in)), fc Xavier uniform; biases 0)", choices=INITS)
     seed: int = _opt(0, "seed for parameter initialization and shuffling")
     train_split: str = _opt("train50k", "train50k: train on the first 50k and validate on the last 10k; "
                                         "train: all 60k, no validation", choices=TRAIN_SPLITS)

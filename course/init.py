@@ -1,8 +1,9 @@
 """Parameter initialization: a catalogue of ``paddle.nn.initializer`` schemes, ``ParamAttr``,
 re-initializing a model in place, and inspecting its parameters.
 
-Paddle's default for ``Conv2D`` / ``Linear`` weights is Xavier (Glorot) uniform with
-biases at zero. Two ways to choose another start:
+Paddle's defaults (3.3.1): ``Linear`` weights Xavier (Glorot) uniform; ``Conv2D`` weights
+Normal(0, sqrt(2 / fan_in)) with fan_in = in_channels x kernel area (He-style, suited to
+ReLU); biases zero. Two ways to choose another start:
 
 - when building a layer: ``Linear(980, 10, weight_attr=param_attr("constant", value=3.0))``;
 - on a built model: ``apply_init(model, "kaiming_normal")`` (weights of every conv and
@@ -25,7 +26,7 @@ INITIALIZERS = {
     "uniform": (I.Uniform, {"low": -0.05, "high": 0.05}),
     "truncated_normal": (I.TruncatedNormal, {"mean": 0.0, "std": 0.01}),
     "xavier_normal": (I.XavierNormal, {}),
-    "xavier_uniform": (I.XavierUniform, {}),   # Paddle's default for weights
+    "xavier_uniform": (I.XavierUniform, {}),   # Paddle's default for Linear weights
     "kaiming_normal": (I.KaimingNormal, {}),   # He et al.: suited to ReLU
     "kaiming_uniform": (I.KaimingUniform, {}),
 }

@@ -26,9 +26,11 @@ import shutil
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .config import Config
+from .errors import CourseError
 
 COLUMNS = ("run", "status", "final_train_loss", "val_acc", "test_acc", "wall_seconds", "error")
 
@@ -137,21 +139,32 @@ def run_sweep(base: Config, overrides: list[dict], sweep_dir, jobs: int = 1) -> 
         else:
             todo.append(name)
     started = time.perf_counter()
-    # "spawn": a fresh interpreter per worker; forking a process that has Paddle loaded is unsafe.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool:
-        futures = {pool.submit(_run_one, planned[n].to_dict(), str(sweep_dir / n)): n for n in todo}
-        for future in as_completed(futures):
-            name = futures[future]
-            try:
-                row = future.result()
-            except Exception as e:  # the worker process itself died (out of memory, killed)
-                row = _row(name, None, "failed", f"worker died: {type(e).__name__}: {e}")
-            rows[name] = row
-            write_table(list(rows.values()), sweep_dir)
-            print(f"[{len(rows)}/{len(planned)}] {name}: {row['status']}, test acc {row['test_acc']:.4f}, "
-                  f"{row['wall_seconds']:.0f}s" + (f" ({row['error']})" if row["status"] == "failed" else ""),
-                  flush=True)
+
+    def record(name, row):
+        rows[name] = row
+        write_table(list(rows.values()), sweep_dir)
+        print(f"[{len(rows)}/{len(planned)}] {name}: {row['status']}, test acc {row['test_acc']:.4f}, "
+              f"{row['wall_seconds']:.0f}s" + (f" ({row['error']})" if row["status"] == "failed" else ""),
+              flush=True)
+
+    if jobs <= 1:  # one at a time, in this process: no start-up cost, no __main__ guard needed
+        for name in todo:
+            record(name, _run_one(planned[name].to_dict(), str(sweep_dir / name)))
+    else:
+        # "spawn": a fresh interpreter per worker; forking a process that has Paddle loaded is unsafe.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {pool.submit(_run_one, planned[n].to_dict(), str(sweep_dir / n)): n for n in todo}
+            for future in as_completed(futures):
+                try:
+                    row = future.result()
+                except BrokenProcessPool as e:
+                    raise CourseError(
+                        "the sweep's worker processes could not start or died. A script that calls "
+                        "run_sweep with jobs > 1 must do so under `if __name__ == \"__main__\":` (worker "
+                        "processes import the script); otherwise use jobs=1. Finished runs are kept: "
+                        f"run the sweep again to continue. ({e})") from None
+                record(futures[future], row)
     write_table(list(rows.values()), sweep_dir)
     if any((sweep_dir / n / "metrics.json").exists() for n in planned):
         plot_sweep(sweep_dir)

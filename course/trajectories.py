@@ -57,7 +57,7 @@ ROSENBROCK = Surface("Rosenbrock", lambda p: (1 - p[0]) ** 2 + 100 * (p[1] - p[0
 SURFACES = {"bowl": BOWL, "saddle": SADDLE, "rosenbrock": ROSENBROCK}
 
 
-def run(optimizer, surface: Surface, start=None, steps: int = 50) -> np.ndarray:
+def walk(optimizer, surface: Surface, start=None, steps: int = 50) -> np.ndarray:
     """The points an optimizer visits on ``surface``, starting point first.
 
     Parameters
@@ -106,9 +106,9 @@ def plot_trajectories(surface: Surface, optimizers: dict, steps: int = 50, start
     levels = np.geomspace(max(Z.min(), 1e-2), Z.max(), 25) if surface.log_levels else 25
     ax.contour(X, Y, Z, levels=levels, colors="0.75", linewidths=0.8)
     for label, optimizer in optimizers.items():
-        points = run(copy.deepcopy(optimizer), surface, start, steps)
+        points = walk(copy.deepcopy(optimizer), surface, start, steps)
         n = len(points) - 1
-        note = f"{n} steps" if n == steps else f"blew up after {n} steps"  # run() stopped it early
+        note = f"{n} steps" if n == steps else f"blew up after {n} steps"  # walk() stopped it early
         ax.plot(points[:, 0], points[:, 1], "o-", markersize=3, linewidth=1.2, label=f"{label} ({note})")
     if surface.minimum is not None:
         ax.plot(*surface.minimum, "k*", markersize=12, label="minimum")

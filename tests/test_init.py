@@ -37,6 +37,8 @@ def test_statistics_follow_the_scheme():
     default = MNIST()
     limit = np.sqrt(6 / (980 + 10))  # Xavier uniform, Paddle's default for fc.weight
     assert np.abs(default.fc.weight.numpy()).max() <= limit
+    # Paddle's default for conv weights is Normal(0, sqrt(2 / fan_in)), not Xavier.
+    assert default.conv2.weight.numpy().std() == pytest.approx(np.sqrt(2 / fan_in), rel=0.1)
 
 
 def test_param_attr_constant_three_as_in_the_course():

@@ -80,3 +80,15 @@ def test_cli_sweep(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "course", "sweep", "--optimizer", "sgd,adamm"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "adamm" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_script_without_main_guard_gets_an_explanation(tmp_path):
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from course import Config\nfrom course.sweep import run_sweep\n"
+        f"run_sweep(Config(train_subset=128, eval_subset=100, num_epochs=1, visualdl=False), "
+        f"[{{'lr': 0.01}}, {{'lr': 0.1}}], {str(tmp_path / 's')!r}, jobs=2)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert done.returncode != 0
+    assert 'if __name__ == "__main__":' in done.stderr

@@ -7,7 +7,7 @@ import pytest
 
 from course.scratch import SGD, AdaGrad, Adam, Momentum, RAdam, RMSProp
 from course.trajectories import (BOWL, DEFAULT_LRS, ROSENBROCK, SADDLE, SURFACES, gradient_descent_1d,
-                                 plot_learning_rates, plot_trajectories, run)
+                                 plot_learning_rates, plot_trajectories, walk)
 
 
 def crossings(values):
@@ -26,15 +26,15 @@ def test_analytic_gradients_match_finite_differences(key):
 
 
 def test_run_returns_the_path_from_the_start():
-    path = run(SGD(0.1), BOWL, steps=3)
+    path = walk(SGD(0.1), BOWL, steps=3)
     assert path.shape == (4, 2) and tuple(path[0]) == BOWL.start
     # one SGD step by hand: p - lr * grad(p)
     np.testing.assert_allclose(path[1], np.array(BOWL.start) - 0.1 * BOWL.grad(np.array(BOWL.start)))
 
 
 def test_momentum_overshoots_the_narrow_axis_more_than_adam():
-    mom = run(Momentum(0.1, momentum=0.9), BOWL, steps=50)
-    adam = run(Adam(0.5), BOWL, steps=50)
+    mom = walk(Momentum(0.1, momentum=0.9), BOWL, steps=50)
+    adam = walk(Adam(0.5), BOWL, steps=50)
     # y is the steep, narrow axis (curvature 4 vs 0.2): momentum keeps swinging across it
     assert crossings(mom[:, 1]) > 2 * crossings(adam[:, 1]) > 0
     # and each swing carries it further from the floor (y = 0) than Adam ever gets
@@ -45,14 +45,14 @@ def test_momentum_overshoots_the_narrow_axis_more_than_adam():
 
 def test_adagrad_step_size_only_shrinks_and_it_stalls_where_rmsprop_does_not():
     opt, point, rates = AdaGrad(0.1), BOWL.start, []
-    for _ in range(50):  # one step at a time: run() keeps the optimizer's state between calls
-        point = run(opt, BOWL, start=point, steps=1)[-1]
+    for _ in range(50):  # one step at a time: walk() keeps the optimizer's state between calls
+        point = walk(opt, BOWL, start=point, steps=1)[-1]
         rates.append(opt.lr / (np.sqrt(opt.sum_sq_["xy"]) + opt.epsilon))  # per-coordinate rate used
     rates = np.array(rates)
     assert np.all(np.diff(rates, axis=0) <= 0)          # never grows: the sum of g^2 only grows
     assert np.all(rates[-1] < 0.25 * rates[0])         # down to under a quarter in 50 steps
-    adagrad = run(AdaGrad(0.1), BOWL, steps=50)
-    rmsprop = run(RMSProp(0.1, rho=0.9), BOWL, steps=50)  # same lr, but a forgetting average
+    adagrad = walk(AdaGrad(0.1), BOWL, steps=50)
+    rmsprop = walk(RMSProp(0.1, rho=0.9), BOWL, steps=50)  # same lr, but a forgetting average
     np.testing.assert_allclose(adagrad[-1], point)
     assert np.linalg.norm(adagrad[-1]) > 5 * np.linalg.norm(rmsprop[-1])
     last_steps = lambda path: np.linalg.norm(np.diff(path[-11:], axis=0), axis=1).mean()
@@ -62,20 +62,20 @@ def test_adagrad_step_size_only_shrinks_and_it_stalls_where_rmsprop_does_not():
 def test_sgd_lingers_at_the_saddle_while_adam_leaves():
     # from (-1.5, 0.001) the push along y is 2 * 0.001: SGD multiplies y by 1.1 per step, Adam
     # divides the gradient by its own size and moves ~lr per step
-    sgd = run(SGD(0.05), SADDLE, steps=50)
-    adam = run(Adam(0.05), SADDLE, steps=50)
+    sgd = walk(SGD(0.05), SADDLE, steps=50)
+    adam = walk(Adam(0.05), SADDLE, steps=50)
     assert np.linalg.norm(sgd[-1]) < 0.2 and abs(adam[-1, 1]) > 2.0
 
 
 @pytest.mark.filterwarnings("error")  # overflow must be caught, not warned about (nor crash)
 def test_a_diverging_run_stops_early_with_finite_points():
-    radam = run(RAdam(0.1), ROSENBROCK, steps=300)
-    adam = run(Adam(0.1), ROSENBROCK, steps=300)
+    radam = walk(RAdam(0.1), ROSENBROCK, steps=300)
+    adam = walk(Adam(0.1), ROSENBROCK, steps=300)
     # RAdam's first 5 steps are plain momentum SGD (rho_t <= 5): lr 0.1 times a gradient of ~1000
     assert len(radam) < 6 and np.all(np.isfinite(radam))
     distance = lambda point: np.linalg.norm(point - np.array(ROSENBROCK.minimum))
     assert len(adam) == 301 and distance(adam[-1]) < 0.5 * distance(adam[0])
-    assert len(run(SGD(1e308), BOWL, steps=10)) == 1    # the very first step overflows to inf
+    assert len(walk(SGD(1e308), BOWL, steps=10)) == 1    # the very first step overflows to inf
 
 
 def test_learning_rate_verdicts_on_the_parabola():
