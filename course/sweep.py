@@ -29,6 +29,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import numpy as np
+
 from .config import Config
 from .errors import CourseError
 
@@ -107,14 +109,17 @@ def plot_sweep(sweep_dir, path=None):
     from .plots import show_or_save
 
     sweep_dir = Path(sweep_dir)
-    fig, ax = plt.subplots(figsize=(10, 5.5))
-    for metrics_file in sorted(sweep_dir.glob("*/metrics.json")):
+    files = sorted(sweep_dir.glob("*/metrics.json"))
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    # tab20 has 20 distinct colours: the default cycle's 10 repeat in larger sweeps.
+    ax.set_prop_cycle(color=plt.cm.tab20(np.linspace(0, 1, 20))[: max(len(files), 1)])
+    for metrics_file in files:
         metrics = json.loads(metrics_file.read_text())
         finite = [(s, v) for s, v in zip(metrics["loss_steps"], metrics["losses"]) if math.isfinite(v)]
         if finite:
             ax.plot(*zip(*finite), marker=".", label=metrics_file.parent.name)
     ax.set(yscale="log", xlabel="step", ylabel="training loss (window mean)", title=f"sweep {sweep_dir.name}")
-    ax.legend(fontsize="small", ncol=2)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return show_or_save(fig, sweep_dir / "losses.png" if path is None else path, "losses.png")
 
 
