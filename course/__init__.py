@@ -26,7 +26,7 @@ _EXPORTS = {
     "StopTraining": "train", "Diverged": "train", "TrainState": "train", "EVENTS": "train",
     "History": "callbacks", "ProgressBar": "callbacks", "PrintMetrics": "callbacks",
     "LRSchedule": "callbacks", "Checkpoint": "callbacks", "NaNGuard": "callbacks",
-    "VisualDLLogger": "visualdl_log",
+    "VisualDLLogger": "visualdl_log", "start_dashboard": "dashboard", "DashboardError": "dashboard",
     # optimizers, checkpoints, device
     "make_optimizer": "optim", "make_scheduler": "optim",
     "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "load_into": "checkpoint",

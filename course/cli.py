@@ -5,6 +5,7 @@
     python -m course export --checkpoint RUN_DIR_OR_FILE --out mnist.safetensors
     python -m course sweep --optimizer sgd,adam --lr 0.001,0.01 --num_epochs 1 --jobs 2
     python -m course lr-find --optimizer adam
+    python -m course dashboard [--logdir runs] [--port 8040] [--host 127.0.0.1]
 
 Every ``train`` flag is a ``Config`` field (``--batch_size`` or ``--batch-size``).
 Bad flags or values exit with status 2 and one line on stderr, no traceback.
@@ -105,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="directory with the MNIST IDX files (default: the embedded copy)")
     evaluate.add_argument("--device", default="auto", help="auto, cpu, gpu or gpu:N")
 
+    dashboard = sub.add_parser("dashboard", help="serve the VisualDL dashboard of a log directory until Ctrl-C",
+                               description="Start VisualDL on --logdir (every run directory below it is one "
+                                           "run); bound to 127.0.0.1 unless --host says otherwise.")
+    dashboard.add_argument("--logdir", default="runs", metavar="DIR", help="directory holding the runs")
+    dashboard.add_argument("--port", type=int, default=8040, metavar="INT")
+    dashboard.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes the logs to the network")
+    dashboard.add_argument("--language", default="zh", choices=("zh", "en"), help="dashboard UI language")
+
     export = sub.add_parser("export", help="write a model's weights as .safetensors (safe to share: no code)")
     export.add_argument("--checkpoint", required=True, metavar="PATH",
                         help="a run directory, a .pdckpt checkpoint or a .pdparams state dict")
@@ -134,6 +143,9 @@ def train_config(args: dict) -> Config:
 def main(argv=None) -> int:
     command, args = parse(argv)
     try:
+        if command == "dashboard":  # no Paddle needed: answers without its start-up time
+            from .dashboard import serve
+            return serve(**args)
         from .run import evaluate_checkpoint, train_run  # imports paddle: after argument checks
 
         if command == "train":

@@ -25,10 +25,11 @@ class LRRangeTest(Callback):
 
     ``lr_k = start_lr * (end_lr / start_lr) ** (k / (num_steps - 1))``; stops after
     ``num_steps`` steps, or when the smoothed loss exceeds ``diverge_factor`` x its minimum
-    or becomes non-finite.
+    or becomes non-finite. 1.5 (not the 4 often quoted) also catches a network whose ReLUs
+    died, which sits at ln 10 = 2.30 rather than exploding (measured on this CNN: SGD, seed 0).
     """
 
-    def __init__(self, start_lr=1e-6, end_lr=1.0, num_steps=200, smoothing=0.9, diverge_factor=2.0):
+    def __init__(self, start_lr=1e-6, end_lr=1.0, num_steps=200, smoothing=0.9, diverge_factor=1.5):
         if not 0 < start_lr < end_lr:
             raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr} and {end_lr}.")
         self.start_lr, self.end_lr, self.num_steps = start_lr, end_lr, num_steps

@@ -98,7 +98,7 @@ def train_run(config: Config, resume: str | os.PathLike | None = None, extra_cal
         callbacks.append(ProgressBar())
     if config.visualdl:
         from .visualdl_log import VisualDLLogger
-        callbacks.append(VisualDLLogger(run_dir / "vdl"))
+        callbacks.append(VisualDLLogger(run_dir / "vdl", config=config.to_dict()))
 
     callbacks += list(extra_callbacks)
     start_epoch = start_step = 0

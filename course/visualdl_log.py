@@ -1,43 +1,169 @@
 """VisualDL logging as a callback. ``visualdl`` is imported only when a run logs.
 
 Every run writes into its own directory (``<run_dir>/vdl``), so runs appear
-side by side in one dashboard: ``visualdl --logdir runs``.
+side by side in one dashboard: ``python -m course dashboard --logdir runs``
+(``course.dashboard``). What a run logs:
+
+=========================  =======================================  ===========
+tag                        what                                     x axis
+=========================  =======================================  ===========
+``train/loss``             mean loss of the last ``log_every``      step
+                           batches (``History``'s reading)
+``train/lr``               learning rate used by that step          step
+``train/grad_norm``        global L2 norm of all gradients          step (every
+                                                                    ``grad_every``)
+``epoch/train_loss`` ...   ``train_loss, train_acc, val_loss,``     epoch
+                           ``val_acc, lr``
+``weights/<param>``        histogram of every parameter             epoch
+``samples/predictions``    a grid of digits, label and prediction   epoch
+hyper-parameters           the run's config (``add_hparams``)       --
+=========================  =======================================  ===========
+
+Used by: ``python -m course train`` (``course.run``), notebooks/2.8.5_visualdl.ipynb.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
+import paddle
+
 from .train import Callback
+
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
+
+
+def _hparam_value(value):
+    """VisualDL stores only int, float and str hyper-parameters; a bool would pass as int (0/1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return str(value)
+    return value
+
+
+def prediction_grid(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """An RGB uint8 ``[H, W, 3]`` picture of digits titled ``label -> prediction`` (red when wrong).
+
+    ``images``: ``[N, 1, 28, 28]`` in [-1, 1] as the loaders give them. Drawn on a
+    bare Agg canvas, not pyplot, so nothing pops up inline in a notebook.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = len(images)
+    cols = min(n, 4)  # 4 wide: the dashboard shows the picture about 400 px wide, so titles stay legible
+    rows = -(-n // cols)
+    fig = Figure(figsize=(1.2 * cols, 1.5 * rows + 0.4), dpi=80, layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    fig.suptitle("label \u2192 prediction (red: wrong)", fontsize=10)
+    for i, (image, label, pred) in enumerate(zip(images, labels, predictions)):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.imshow(image[0], cmap="gray", vmin=-1, vmax=1)
+        ax.set_title(f"{label} \u2192 {pred}", color="black" if label == pred else "red", fontsize=11)
+        ax.axis("off")
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
 
 
 class VisualDLLogger(Callback):
-    """Scalars: ``train/loss`` every ``log_every`` batches (x = step); per epoch
-    ``epoch/train_loss, epoch/train_acc, epoch/val_loss, epoch/val_acc, epoch/lr`` (x = epoch)."""
+    """Writes a run's scalars, weight histograms, sample predictions and config for VisualDL.
 
-    order = 25
+    Parameters
+    ----------
+    logdir
+        Directory of this run's log (one run = one directory; the dashboard's
+        ``--logdir`` is a parent holding several).
+    config
+        Optional dict of run settings, logged as hyper-parameters so the
+        dashboard's hyper-parameter tab compares runs by them.
+    grad_every
+        Log ``train/grad_norm`` every this many steps; ``None`` = the ``History``'s
+        ``log_every`` (the same steps as ``train/loss``), 0 = never. The norm is
+        computed on the device and read on the host only at those steps.
+    num_images
+        Digits in the per-epoch prediction grid (0 = none). They come from the
+        first validation batch, or from the first training batch without one.
+    histograms
+        Log a histogram of every parameter after each epoch.
+    """
 
-    def __init__(self, logdir):
-        self.logdir, self.writer = str(logdir), None
+    order = 25  # after History (-10) has set ``state.logged_loss`` and LRSchedule (0) has stepped
 
+    def __init__(self, logdir, config: dict | None = None, *, grad_every: int | None = None,
+                 num_images: int = 8, histograms: bool = True):
+        self.logdir, self.config = str(logdir), config
+        self.grad_every, self.num_images, self.histograms = grad_every, num_images, histograms
+        self.writer = None
+
+    # ------------------------------------------------------------------ events
     def before_fit(self, state):
         from visualdl import LogWriter
 
+        from .callbacks import History
+
         self.writer = LogWriter(logdir=self.logdir)
+        self.grad_every_ = self.grad_every
+        if self.grad_every_ is None:
+            history = next((c for c in state.callbacks if isinstance(c, History)), None)
+            self.grad_every_ = history.log_every if history is not None else 200
+        self._grad_norm = self._lr = None
+        self.samples_ = None
+        if self.num_images and state.val_loader is not None:
+            X, y = next(iter(state.val_loader))
+            self.samples_ = (X[:self.num_images], y[:self.num_images])
+        if self.config is not None:
+            tags = [f"epoch/{name}" for name in EPOCH_METRICS[:-1]
+                    if state.val_loader is not None or not name.startswith("val")]
+            self.writer.add_hparams({k: _hparam_value(v) for k, v in self.config.items()}, tags)
+
+    def before_batch(self, state):
+        # The lr this step uses: LRSchedule steps the scheduler in after_batch, before we log.
+        self._lr = state.optimizer.get_lr()  # a Python float, no device sync
+        if self.samples_ is None and self.num_images:
+            self.samples_ = (state.X[:self.num_images], state.y[:self.num_images])
+
+    def after_backward(self, state):
+        # state.step counts finished steps, so this one will be number state.step + 1.
+        if self.grad_every_ and (state.step + 1) % self.grad_every_ == 0:
+            grads = [p.grad for p in state.model.parameters() if p.grad is not None]
+            with paddle.no_grad():  # a 0-D tensor on the device; read in after_batch
+                self._grad_norm = paddle.sqrt(paddle.add_n([paddle.sum(g * g) for g in grads]))
 
     def after_batch(self, state):
         if state.logged_loss is not None:  # reuse History's reading: no extra device sync
             self.writer.add_scalar("train/loss", state.logged_loss, state.step)
+            self.writer.add_scalar("train/lr", float(self._lr), state.step)
+        if self._grad_norm is not None:
+            self.writer.add_scalar("train/grad_norm", float(self._grad_norm), state.step)
+            self._grad_norm = None
 
     def after_epoch(self, state):
+        epoch = state.epoch + 1
         values = {"train_loss": state.train_metrics["loss"], "train_acc": state.train_metrics["acc"],
                   "val_loss": state.val_metrics.get("loss", math.nan),
-                  "val_acc": state.val_metrics.get("acc", math.nan), "lr": float(state.optimizer.get_lr())}
+                  "val_acc": state.val_metrics.get("acc", math.nan),
+                  "lr": float(self._lr)}  # the rate the epoch's last batch was trained with, as History's
         for name, value in values.items():
             if not math.isnan(value):
-                self.writer.add_scalar(f"epoch/{name}", value, state.epoch + 1)
+                self.writer.add_scalar(f"epoch/{name}", value, epoch)
+        if self.histograms:  # one device-to-host copy of the weights per epoch
+            for name, param in state.model.named_parameters():
+                self.writer.add_histogram(f"weights/{name}", param.numpy().ravel(), epoch, buckets=30)
+        if self.samples_ is not None:
+            self.writer.add_image("samples/predictions", self._prediction_image(state.model), epoch)
         self.writer.flush()
 
     def after_fit(self, state):
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+    # ----------------------------------------------------------------- helpers
+    def _prediction_image(self, model) -> np.ndarray:
+        X, y = self.samples_
+        was_training = model.training
+        model.eval()  # BatchNorm variants must use their running statistics here
+        with paddle.no_grad():
+            predictions = paddle.argmax(model(X), axis=-1).numpy()
+        if was_training:
+            model.train()
+        return prediction_grid(X.numpy(), y.numpy().reshape(-1), predictions)

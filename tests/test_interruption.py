@@ -89,7 +89,7 @@ def test_ctrl_c_in_the_cli_keeps_history_and_flushes_logs(tmp_path):
     while not (run / "checkpoint.pdckpt").exists():
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(0.5)
+    time.sleep(1.5)  # into epoch 2 (about 47 batches of 64 in all): at least one window of 5 logged
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
