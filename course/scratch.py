@@ -223,13 +223,17 @@ class Adam(Optimizer):
         self.beta2 = beta2
         self.epsilon = epsilon
 
-    def _update(self, name, param, grad):
+    def _moments(self, name, param, grad):
         # m <- b1 * m + (1 - b1) * g;   v <- b2 * v + (1 - b2) * g^2
-        # param <- param - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
         m = self._state("m_", name, param)
         v = self._state("v_", name, param)
         m[...] = self.beta1 * m + (1 - self.beta1) * grad
         v[...] = self.beta2 * v + (1 - self.beta2) * grad * grad
+        return m, v
+
+    def _update(self, name, param, grad):
+        # param <- param - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+        m, v = self._moments(name, param, grad)
         # Paddle's kernel folds both corrections into the rate and scales eps to match; the
         # same number as the line above, computed without dividing the arrays m and v.
         c2 = math.sqrt(1 - self.beta2 ** self.t_)
@@ -237,7 +241,7 @@ class Adam(Optimizer):
         return param - lr_t * m / (np.sqrt(v) + self.epsilon * c2)
 
 
-class RAdam(Optimizer):
+class RAdam(Adam):
     """Adam whose adaptive step is switched on gradually, once ``v`` has seen enough gradients.
 
     Parameters
@@ -257,22 +261,13 @@ class RAdam(Optimizer):
     ``r_t`` that rises from about 0 to 1. With the default ``beta2`` the switch happens at step 6.
     """
 
-    def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8):
-        super().__init__(lr)
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.epsilon = epsilon
-
     def _update(self, name, param, grad):
         # m, v as in Adam;  rho_inf = 2 / (1 - b2) - 1;  rho_t = rho_inf - 2 t b2^t / (1 - b2^t)
         # rho_t > 5:  param <- param - lr * m_hat * r_t * sqrt(1 - b2^t) / (sqrt(v) + eps)
         #             r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
         # otherwise:  param <- param - lr * m_hat
         b1, b2, t = self.beta1, self.beta2, self.t_
-        m = self._state("m_", name, param)
-        v = self._state("v_", name, param)
-        m[...] = b1 * m + (1 - b1) * grad
-        v[...] = b2 * v + (1 - b2) * grad * grad
+        m, v = self._moments(name, param, grad)
         m_hat = m / (1 - b1 ** t)
         rho_inf = 2 / (1 - b2) - 1
         rho_t = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
