@@ -13,6 +13,7 @@ Bad flags or values exit with status 2 and one line on stderr, no traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from dataclasses import fields
 
@@ -141,6 +142,9 @@ def train_config(args: dict) -> Config:
 
 
 def main(argv=None) -> int:
+    # A shell starts background jobs with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt. Restore it so `kill -INT` (or Ctrl-C after `fg`) always stops a run cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     command, args = parse(argv)
     try:
         if command == "dashboard":  # no Paddle needed: answers without its start-up time
