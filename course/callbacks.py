@@ -13,7 +13,7 @@ import time
 
 import paddle
 
-from .train import Callback, Diverged
+from .train import Callback, Diverged, StopTraining
 
 
 class History(Callback):
@@ -190,3 +190,97 @@ class Checkpoint(Callback):
         history = next(c for c in state.callbacks if isinstance(c, History))
         save_checkpoint(self.path, state.model, state.optimizer, epoch=state.epoch + 1, step=state.step,
                         history=history.state_dict(), **self.extra)
+
+
+class Monitor:
+    """Tracks the best value of ``val_loss`` (lower is better) or ``val_acc`` (higher is better)."""
+
+    def __init__(self, name: str = "val_loss", min_delta: float = 0.0):
+        if name not in ("val_loss", "val_acc"):
+            raise ValueError(f"monitor must be 'val_loss' or 'val_acc', got {name!r}.")
+        self.name, self.min_delta = name, min_delta
+        self.best, self.best_epoch = None, 0
+
+    def check(self, state) -> bool:
+        """Read this epoch's value; True (and remember it) if it beats the best so far."""
+        if not state.val_metrics:
+            raise ValueError(f"monitoring {self.name} needs validation metrics: pass val_loader to fit().")
+        value = state.val_metrics["loss" if self.name == "val_loss" else "acc"]
+        better = (self.best is None or (value < self.best - self.min_delta if self.name == "val_loss"
+                                        else value > self.best + self.min_delta))
+        if better:
+            self.best, self.best_epoch = value, state.epoch + 1
+        return better
+
+
+class EarlyStopping(Callback):
+    """Stops training when a validation metric has not improved for ``patience`` epochs.
+
+    ``monitor`` is ``"val_loss"`` or ``"val_acc"``; an improvement must exceed ``min_delta``.
+    With ``restore_best=True`` the model gets the best epoch's weights back when training
+    ends (an in-memory copy, taken at each improvement).
+    """
+
+    order = 40  # after History, Checkpoint and PrintMetrics have seen the epoch
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0,
+                 restore_best: bool = True):
+        if patience < 1:
+            raise ValueError(f"patience must be at least 1, got {patience}.")
+        self.monitor_, self.patience, self.restore_best = Monitor(monitor, min_delta), patience, restore_best
+        self.wait_, self.best_weights_ = 0, None
+
+    def after_epoch(self, state):
+        if self.monitor_.check(state):
+            self.wait_ = 0
+            if self.restore_best:
+                self.best_weights_ = {k: v.clone() for k, v in state.model.state_dict().items()}
+            return
+        self.wait_ += 1
+        if self.wait_ >= self.patience:
+            m = self.monitor_
+            raise StopTraining(f"early stopping: {m.name} has not improved for {self.patience} epoch(s); "
+                               f"best {m.best:.4f} at epoch {m.best_epoch}")
+
+    def after_fit(self, state):
+        if self.restore_best and self.best_weights_ is not None:
+            state.model.set_state_dict(self.best_weights_)
+
+
+class BestCheckpoint(Callback):
+    """Keeps, at ``path``, the checkpoint of the epoch with the best ``monitor`` value so far."""
+
+    order = 35
+
+    def __init__(self, path, monitor: str = "val_acc"):
+        self.path, self.monitor_ = path, Monitor(monitor)
+
+    def after_epoch(self, state):
+        from .checkpoint import save_checkpoint
+
+        if self.monitor_.check(state):
+            save_checkpoint(self.path, state.model, state.optimizer, epoch=state.epoch + 1, step=state.step,
+                            monitor=self.monitor_.name, value=self.monitor_.best)
+
+
+class GradientClip(Callback):
+    """Rescales all gradients so that their global L2 norm is at most ``max_norm``.
+
+    The same rule as ``paddle.nn.ClipGradByGlobalNorm`` (g <- g * max_norm / max(norm, max_norm)),
+    applied between backward and step, computed on the device (no host sync). The norm before
+    clipping is left in ``state.grad_norm`` (a device tensor) for loggers.
+    """
+
+    def __init__(self, max_norm: float):
+        if not max_norm > 0:
+            raise ValueError(f"max_norm must be positive, got {max_norm}.")
+        self.max_norm = max_norm
+
+    def after_backward(self, state):
+        grads = [p.grad for p in state.model.parameters() if p.grad is not None]
+        with paddle.no_grad():  # in-place edits of gradient tensors are allowed only outside autograd
+            norm = paddle.sqrt(paddle.add_n([(g.astype("float32") ** 2).sum() for g in grads]))
+            scale = self.max_norm / paddle.maximum(norm, paddle.full([], self.max_norm, dtype=norm.dtype))
+            for g in grads:
+                g.multiply_(scale.astype(g.dtype))
+        state.grad_norm = norm

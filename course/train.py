@@ -63,6 +63,7 @@ class TrainState:
     train_metrics: dict = field(default_factory=dict)  # {'loss', 'acc', 'n'} of the last epoch
     val_metrics: dict = field(default_factory=dict)
     logged_loss: float | None = None  # set by History on the steps where it records a loss, else None
+    grad_norm: Any = None   # 0-D tensor, set by GradientClip after backward (before clipping)
     stop_reason: str = ""
 
     def fire(self, event: str) -> None:
