@@ -21,11 +21,15 @@ _EXPORTS = {
     "read_idx": "data", "MNISTLoader": "data",
     # model
     "MNIST": "model",
+    # look inside: shape / content reports through forward hooks
+    "LayerRecord": "hooks", "ForwardRecorder": "hooks", "layer_report": "hooks",
+    "format_report": "hooks", "find_dead_units": "hooks", "first_nonfinite_layer": "hooks",
     # loop and callbacks
     "fit": "train", "train_one_epoch": "train", "evaluate": "train", "Callback": "train",
     "StopTraining": "train", "Diverged": "train", "TrainState": "train", "EVENTS": "train",
     "History": "callbacks", "ProgressBar": "callbacks", "PrintMetrics": "callbacks",
     "LRSchedule": "callbacks", "Checkpoint": "callbacks", "NaNGuard": "callbacks",
+    "EarlyStopping": "callbacks", "BestCheckpoint": "callbacks", "GradientClip": "callbacks",
     "VisualDLLogger": "visualdl_log", "start_dashboard": "dashboard", "DashboardError": "dashboard",
     # optimizers, checkpoints, device
     "make_optimizer": "optim", "make_scheduler": "optim",
@@ -37,6 +41,11 @@ _EXPORTS = {
     "train_run": "run", "evaluate_checkpoint": "run",
     # plots
     "plot": "plots", "plot_history": "plots",
+    # metrics
+    "accuracy": "metrics", "top_k_accuracy": "metrics", "RunningMean": "metrics",
+    "confusion_matrix": "metrics", "most_confused_pair": "metrics", "predict_all": "metrics",
+    "paddle_accuracy_stream": "metrics", "mean_of_batch_accuracies": "metrics",
+    "plot_confusion_matrix": "metrics",
     "plot_trajectories": "trajectories", "plot_learning_rates": "trajectories",
     # errors
     "CourseError": "errors", "DataError": "errors", "ConfigError": "errors", "CheckpointError": "errors",
