@@ -142,16 +142,21 @@ def test_cli_one_line_error_exit_2(tmp_path, where, message):
 
 
 def read_until(proc, text, timeout):
-    """stdout lines until one contains ``text``; fails after ``timeout`` seconds instead of hanging."""
-    lines, deadline = [], time.monotonic() + timeout
+    """stdout until it contains ``text``; fails after ``timeout`` seconds instead of hanging.
+
+    Reads the pipe's file descriptor directly: a buffered readline() can pull two lines into
+    Python's buffer at once, after which select() never reports the second one as readable.
+    """
+    printed, deadline = b"", time.monotonic() + timeout
+    fd = proc.stdout.fileno()
     with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while not any(text in line for line in lines):
+        selector.register(fd, selectors.EVENT_READ)
+        while text.encode() not in printed:
             left = deadline - time.monotonic()
-            assert left > 0 and proc.poll() is None, (lines, proc.stderr.read() if proc.poll() is not None else "")
+            assert left > 0 and proc.poll() is None, (printed, proc.stderr.read() if proc.poll() is not None else "")
             if selector.select(left):
-                lines.append(proc.stdout.readline())
-    return "".join(lines)
+                printed += os.read(fd, 65536)
+    return printed.decode()
 
 
 def test_cli_serves_until_ctrl_c_then_exits_0(logdir):
