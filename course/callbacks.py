@@ -13,7 +13,7 @@ import time
 
 import paddle
 
-from .train import Callback, Diverged, StopTraining
+from .train import Callback, Diverged, StopTraining, global_grad_norm
 
 
 class History(Callback):
@@ -277,9 +277,9 @@ class GradientClip(Callback):
         self.max_norm = max_norm
 
     def after_backward(self, state):
+        norm = global_grad_norm(state.model)
         grads = [p.grad for p in state.model.parameters() if p.grad is not None]
         with paddle.no_grad():  # in-place edits of gradient tensors are allowed only outside autograd
-            norm = paddle.sqrt(paddle.add_n([(g.astype("float32") ** 2).sum() for g in grads]))
             scale = self.max_norm / paddle.maximum(norm, paddle.full([], self.max_norm, dtype=norm.dtype))
             for g in grads:
                 g.multiply_(scale.astype(g.dtype))

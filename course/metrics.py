@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import paddle
 
-from .train import correct_count  # the loop's counter; one definition of "correct" in the package
+from .train import correct_count, inference  # the loop's counter; one definition of "correct" in the package
 
 
 def _as_tensor(x) -> paddle.Tensor:
@@ -155,15 +155,11 @@ def predict_all(model, loader) -> tuple[np.ndarray, np.ndarray]:
 
     Restores the model's previous mode. One host copy at the end, not per batch.
     """
-    was_training = model.training
-    model.eval()
     logits, labels = [], []
-    with paddle.no_grad():
+    with inference(model):
         for X, y in loader:
             logits.append(model(X))
             labels.append(y.reshape([-1]))
-    if was_training:
-        model.train()
     return paddle.concat(logits).numpy(), paddle.concat(labels).numpy()
 
 
@@ -175,13 +171,9 @@ def paddle_accuracy_stream(model, loader, k: int = 1) -> float:
     ``correct / seen``, equal to ``accuracy`` on all the logits at once.
     """
     metric = paddle.metric.Accuracy(topk=(k,))
-    was_training = model.training
-    model.eval()
-    with paddle.no_grad():
+    with inference(model):
         for X, y in loader:
             metric.update(metric.compute(model(X), y))  # [B, k] mask -> running totals
-    if was_training:
-        model.train()
     return float(metric.accumulate())
 
 
@@ -192,14 +184,10 @@ def mean_of_batch_accuracies(model, loader) -> float:
     it holds, so a short last batch is over-weighted. Equal to the exact
     accuracy only when all batches have the same size.
     """
-    was_training = model.training
-    model.eval()
     batch_accs = []
-    with paddle.no_grad():
+    with inference(model):
         for X, y in loader:
             batch_accs.append(float(paddle.metric.accuracy(input=model(X), label=y)))
-    if was_training:
-        model.train()
     return float(np.mean(batch_accs))
 
 

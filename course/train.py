@@ -11,6 +11,7 @@ Used by: notebooks/00_quickstart.ipynb, ``python -m course train``.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -80,6 +81,27 @@ def correct_count(y_hat, y):
     return (paddle.argmax(y_hat, axis=-1) == y.reshape([-1])).astype("int64").sum()
 
 
+@contextmanager
+def inference(model: paddle.nn.Layer):
+    """Eval mode (BatchNorm uses running statistics, dropout is off) without gradients;
+    the model's previous mode is restored afterwards, even on an error."""
+    was_training = model.training
+    model.eval()
+    try:
+        with paddle.no_grad():
+            yield model
+    finally:
+        if was_training:
+            model.train()
+
+
+def global_grad_norm(model: paddle.nn.Layer):
+    """L2 norm of all of ``model``'s gradients together: a 0-D float32 tensor on the device."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    with paddle.no_grad():
+        return paddle.sqrt(paddle.add_n([(g.astype("float32") ** 2).sum() for g in grads]))
+
+
 def train_one_epoch(state: TrainState) -> dict:
     """One pass over ``state.train_loader``; returns ``{'loss', 'acc', 'n'}`` over every sample seen."""
     model, optimizer = state.model, state.optimizer
@@ -112,18 +134,14 @@ def evaluate(model: paddle.nn.Layer, loader, loss_fn: Callable | None = None) ->
     Returns ``{'loss', 'acc', 'n'}``.
     """
     loss_fn = loss_fn or F.cross_entropy
-    was_training = model.training
-    model.eval()
     loss_sum, correct, seen = paddle.zeros([]), paddle.zeros([], dtype="int64"), 0
-    with paddle.no_grad():
+    with inference(model):
         for X, y in loader:
             y_hat = model(X)
             n = X.shape[0]
             loss_sum += loss_fn(y_hat, y) * n
             correct += correct_count(y_hat, y)
             seen += n
-    if was_training:
-        model.train()
     return {"loss": float(loss_sum) / max(seen, 1), "acc": int(correct) / max(seen, 1), "n": seen}
 
 

@@ -28,7 +28,7 @@ import math
 import numpy as np
 import paddle
 
-from .train import Callback
+from .train import Callback, global_grad_norm, inference
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
 
@@ -124,9 +124,9 @@ class VisualDLLogger(Callback):
     def after_backward(self, state):
         # state.step counts finished steps, so this one will be number state.step + 1.
         if self.grad_every_ and (state.step + 1) % self.grad_every_ == 0:
-            grads = [p.grad for p in state.model.parameters() if p.grad is not None]
-            with paddle.no_grad():  # a 0-D tensor on the device; read in after_batch
-                self._grad_norm = paddle.sqrt(paddle.add_n([paddle.sum(g * g) for g in grads]))
+            # A 0-D tensor on the device, read in after_batch. GradientClip (which runs first)
+            # already computed this step's norm before clipping: reuse it rather than recompute.
+            self._grad_norm = state.grad_norm if state.grad_norm is not None else global_grad_norm(state.model)
 
     def after_batch(self, state):
         if state.logged_loss is not None:  # reuse History's reading: no extra device sync
@@ -160,10 +160,6 @@ class VisualDLLogger(Callback):
     # ----------------------------------------------------------------- helpers
     def _prediction_image(self, model) -> np.ndarray:
         X, y = self.samples_
-        was_training = model.training
-        model.eval()  # BatchNorm variants must use their running statistics here
-        with paddle.no_grad():
+        with inference(model):  # BatchNorm variants must use their running statistics here
             predictions = paddle.argmax(model(X), axis=-1).numpy()
-        if was_training:
-            model.train()
         return prediction_grid(X.numpy(), y.numpy().reshape(-1), predictions)
