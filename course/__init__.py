@@ -38,7 +38,9 @@ _EXPORTS = {
     "choose_device": "device", "use_device": "device", "set_seed": "device",
     # config and runs
     "Config": "config", "resolve_config": "config", "is_smoke": "config",
-    "train_run": "run", "evaluate_checkpoint": "run",
+    "train_run": "run", "evaluate_checkpoint": "run", "model_from_checkpoint": "run",
+    # losses, diagnosis
+    "make_loss": "losses", "fitting_verdict": "diagnose", "FittingVerdict": "diagnose",
     # plots
     "plot": "plots", "plot_history": "plots",
     # metrics

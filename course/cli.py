@@ -166,11 +166,10 @@ def main(argv=None) -> int:
             evaluate_checkpoint(args["checkpoint"], args["split"], args["batch_size"], args["data_dir"],
                                 args["device"])
         else:
-            from .checkpoint import load_checkpoint, load_into, save_safetensors
-            from .model import MNIST
+            from .checkpoint import load_checkpoint, save_safetensors
+            from .run import model_from_checkpoint
 
-            model = MNIST()
-            load_into(model, load_checkpoint(args["checkpoint"]))
+            model, _ = model_from_checkpoint(load_checkpoint(args["checkpoint"]))
             print(f"wrote {save_safetensors(model, args['out'])}")
     except CourseError as e:
         sys.stderr.write(f"python -m course {command}: error: {e}\n")

@@ -22,6 +22,8 @@ SMOKE_EVAL_SUBSET = 1000
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw", "radam")
 SCHEDULES = ("constant", "onecycle", "cosine", "step", "inverse_time", "exponential", "warmup")
 TRAIN_SPLITS = ("train50k", "train")
+LOSSES = ("cross_entropy", "mse")
+REGULARIZERS = ("l2", "l1")
 # course.init.INITIALIZERS implements these (kept here so that config never imports Paddle).
 INITS = ("default", "constant", "normal", "uniform", "truncated_normal", "xavier_normal",
          "xavier_uniform", "kaiming_normal", "kaiming_uniform")
@@ -46,7 +48,14 @@ class Config:
     batch_size: int = _opt(64, "images per training batch")
     num_epochs: int = _opt(4, "passes over the training split")
     momentum: float = _opt(0.9, "momentum coefficient (optimizer=momentum only)")
-    weight_decay: float = _opt(0.0, "L2 weight decay for all parameters (0 = off)")
+    weight_decay: float = _opt(0.0, "coefficient of the weight penalty on all parameters (0 = off)")
+    regularizer: str = _opt("l2", "the penalty weight_decay scales: l2 (L2Decay; decoupled for adamw) "
+                                  "or l1 (L1Decay)", choices=REGULARIZERS)
+    loss: str = _opt("cross_entropy", "training loss: cross_entropy, or mse (squared error of the "
+                                      "softmax against one-hot labels)", choices=LOSSES)
+    batch_norm: bool = _opt(False, "add BatchNorm after each convolution (an ablation; not the course's network)")
+    normalize: bool = _opt(True, "scale pixels to [-1, 1] as the course does ((x - 127.5) / 127.5); "
+                                 "--no-normalize feeds raw 0-255 pixels (an ablation)")
     init: str = _opt("default", "weight initialization of conv and fc layers (default: Paddle's own: "
                                 "conv Normal(0, sqrt(2/fan_in)), fc Xavier uniform; biases 0)", choices=INITS)
     seed: int = _opt(0, "seed for parameter initialization and shuffling")

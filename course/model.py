@@ -9,13 +9,19 @@ Used by every notebook through ``MNIST_network.MNIST``. Shapes for a batch of N:
     max_pool2 [N, 20, 7, 7]
     flatten   [N, 980]
     fc        [N, 10]           logits (no softmax: cross_entropy applies it)
+
+``MNIST(batch_norm=True)`` is the ablation variant the course's companion
+material discusses: a ``BatchNorm2D`` after each convolution, before its ReLU
+(``bn1``, ``bn2``; the plain network's parameter names are unchanged).
+``weight_attrs={"fc": paddle.ParamAttr(regularizer=L2Decay(1e-3))}`` gives one
+layer its own ``ParamAttr`` (initializer, regularizer, learning-rate factor).
 """
 from __future__ import annotations
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
-from paddle.nn import Conv2D, Linear, MaxPool2D
+from paddle.nn import BatchNorm2D, Conv2D, Linear, MaxPool2D
 
 INPUT_SHAPE = (1, 28, 28)
 
@@ -39,19 +45,35 @@ class MNIST(paddle.nn.Layer):
     random channel of each convolution's output and the logits of the first image.
     """
 
-    def __init__(self):
+    WEIGHT_LAYERS = ("conv1", "conv2", "fc")
+
+    def __init__(self, batch_norm: bool = False, weight_attrs: dict | None = None):
         super().__init__()
-        self.conv1 = Conv2D(in_channels=1, out_channels=20, kernel_size=5, stride=1, padding=2)
+        attrs = dict(weight_attrs or {})
+        unknown = sorted(set(attrs) - set(self.WEIGHT_LAYERS))
+        if unknown:
+            raise ValueError(f"weight_attrs names unknown layer(s) {unknown}; "
+                             f"the layers with weights are {list(self.WEIGHT_LAYERS)}.")
+        self.batch_norm = batch_norm
+        self.conv1 = Conv2D(in_channels=1, out_channels=20, kernel_size=5, stride=1, padding=2,
+                            weight_attr=attrs.get("conv1"))
         self.max_pool1 = MaxPool2D(kernel_size=2, stride=2)
-        self.conv2 = Conv2D(in_channels=20, out_channels=20, kernel_size=5, stride=1, padding=2)
+        self.conv2 = Conv2D(in_channels=20, out_channels=20, kernel_size=5, stride=1, padding=2,
+                            weight_attr=attrs.get("conv2"))
         self.max_pool2 = MaxPool2D(kernel_size=2, stride=2)
-        self.fc = Linear(in_features=980, out_features=10)
+        self.fc = Linear(in_features=980, out_features=10, weight_attr=attrs.get("fc"))
+        if batch_norm:
+            self.bn1, self.bn2 = BatchNorm2D(20), BatchNorm2D(20)
 
     def forward(self, inputs, label=None, check_shape=False, check_content=False):
         check_input(inputs)
         conv1_out = self.conv1(inputs)              # [N, 20, 28, 28]
+        if self.batch_norm:
+            conv1_out = self.bn1(conv1_out)
         pool1_out = self.max_pool1(F.relu(conv1_out))  # [N, 20, 14, 14]
         conv2_out = self.conv2(pool1_out)           # [N, 20, 14, 14]
+        if self.batch_norm:
+            conv2_out = self.bn2(conv2_out)
         pool2_out = self.max_pool2(F.relu(conv2_out))  # [N, 20, 7, 7]
         flat = paddle.reshape(pool2_out, [pool2_out.shape[0], -1])  # [N, 980]
         logits = self.fc(flat)                      # [N, 10]

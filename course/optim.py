@@ -13,7 +13,7 @@ import numbers
 
 import paddle
 
-from .config import OPTIMIZERS, SCHEDULES
+from .config import OPTIMIZERS, REGULARIZERS, SCHEDULES
 from .errors import ConfigError
 
 # Schedule options (keyword arguments of make_scheduler) and the schedules that read them;
@@ -41,7 +41,8 @@ def _count(name: str, value) -> int:
     raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}.")
 
 
-def make_optimizer(name: str, lr, parameters, weight_decay: float = 0.0, momentum: float = 0.9):
+def make_optimizer(name: str, lr, parameters, weight_decay: float = 0.0, momentum: float = 0.9,
+                   regularizer: str = "l2"):
     """A ``paddle.optimizer`` instance, with Paddle's defaults for everything not named here.
 
     Parameters
@@ -53,9 +54,15 @@ def make_optimizer(name: str, lr, parameters, weight_decay: float = 0.0, momentu
     parameters : list of paddle Tensors
         Usually ``model.parameters()``.
     weight_decay : float, default 0
-        L2 decay added to the gradient; decoupled (subtracted from the weights) for ``adamw``.
+        Coefficient of the weight penalty on every parameter. Its gradient is added to the
+        parameter's gradient before the update (decoupled, subtracted from the weights, for ``adamw``).
+        A parameter whose ``ParamAttr`` has its own regularizer keeps that one instead (Paddle's rule).
     momentum : float, default 0.9
         The momentum coefficient, in [0, 1); read by ``momentum`` only.
+    regularizer : {"l2", "l1"}, default "l2"
+        ``l2``: penalty ``weight_decay / 2 * sum(w ** 2)``, gradient ``weight_decay * w`` (``L2Decay``);
+        ``l1``: penalty ``weight_decay * sum(|w|)``, gradient ``weight_decay * sign(w)`` (``L1Decay``).
+        ``adamw`` supports only ``l2``.
     """
     if name not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}.")
@@ -64,7 +71,15 @@ def make_optimizer(name: str, lr, parameters, weight_decay: float = 0.0, momentu
     weight_decay = _number("weight_decay", weight_decay, closed="low")
     if name == "momentum":  # the others ignore it, as before: no error for a value they never read
         momentum = _number("momentum", momentum, high=1.0, closed="low")
-    decay = weight_decay or None  # None, not 0.0: Paddle then skips the regularizer entirely
+    if regularizer not in REGULARIZERS:
+        raise ConfigError(f"unknown regularizer {regularizer!r}; choose one of: {', '.join(REGULARIZERS)}.")
+    if name == "adamw" and regularizer != "l2":
+        raise ConfigError("adamw decouples an L2 decay and cannot apply L1; use --regularizer l2 with adamw, "
+                          "or L1 with another optimizer (e.g. adam).")
+    # None, not 0.0: Paddle then skips the regularizer entirely.
+    decay = None
+    if weight_decay:
+        decay = (paddle.regularizer.L1Decay if regularizer == "l1" else paddle.regularizer.L2Decay)(weight_decay)
     if name == "sgd":
         return paddle.optimizer.SGD(lr, parameters=parameters, weight_decay=decay)
     if name == "momentum":

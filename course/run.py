@@ -26,6 +26,7 @@ from .config import Config
 from .data import make_loader
 from .device import describe, set_seed, use_device
 from .init import apply_init
+from .losses import make_loss
 from .model import MNIST
 from .optim import make_optimizer, make_scheduler
 from .plots import plot, plot_history
@@ -56,7 +57,7 @@ def make_run_dir(config: Config) -> Path:
 
 def build_loaders(config: Config):
     """``train_loader, val_loader (or None), test_loader`` for a config."""
-    data = dict(data_dir=config.data_dir or None)
+    data = dict(data_dir=config.data_dir or None, normalized=config.normalize)
     train_loader = make_loader(config.train_split, config.batch_size, train=True, seed=config.seed,
                                subset=config.train_subset, **data)
     val_loader = (make_loader("val", config.eval_batch_size, subset=config.eval_subset, **data)
@@ -86,9 +87,11 @@ def train_run(config: Config, resume: str | os.PathLike | None = None, extra_cal
 
     set_seed(config.seed)
     train_loader, val_loader, test_loader = build_loaders(config)
-    model = apply_init(MNIST(), config.init)
+    model = apply_init(MNIST(batch_norm=config.batch_norm), config.init)
+    loss_fn = make_loss(config.loss)
     lr = make_scheduler(config.schedule, config.lr, len(train_loader), config.num_epochs)
-    optimizer = make_optimizer(config.optimizer, lr, model.parameters(), config.weight_decay, config.momentum)
+    optimizer = make_optimizer(config.optimizer, lr, model.parameters(), config.weight_decay, config.momentum,
+                               config.regularizer)
     history = History(config.log_every)
     callbacks = [history, NaNGuard(), PrintMetrics(),
                  Checkpoint(run_dir / "checkpoint.pdckpt", {"config": config.to_dict()})]
@@ -108,9 +111,9 @@ def train_run(config: Config, resume: str | os.PathLike | None = None, extra_cal
         start_epoch, start_step = meta["epoch"], meta["step"]
         print(f"resuming {run_dir} after epoch {start_epoch} (step {start_step})")
 
-    fit(model, train_loader, optimizer, config.num_epochs, val_loader=val_loader, callbacks=callbacks,
-        start_epoch=start_epoch, start_step=start_step)
-    test = evaluate(model, test_loader)
+    fit(model, train_loader, optimizer, config.num_epochs, val_loader=val_loader, loss_fn=loss_fn,
+        callbacks=callbacks, start_epoch=start_epoch, start_step=start_step)
+    test = evaluate(model, test_loader, loss_fn)
     atomic_save(model.state_dict(), run_dir / "mnist.pdparams")
 
     results = {"run_dir": str(run_dir), "config": config.to_dict(), "device": device,
@@ -138,14 +141,31 @@ def train_run(config: Config, resume: str | os.PathLike | None = None, extra_cal
     return results
 
 
+def model_from_checkpoint(checkpoint: dict):
+    """``(model, config)``: an ``MNIST`` built the way the checkpoint's run was trained, weights loaded.
+
+    A checkpoint written by ``train_run`` carries its run's settings (BatchNorm, raw
+    inputs, loss); for a bare ``.pdparams`` the defaults are assumed, except that
+    ``bn1`` parameters mean the BatchNorm variant.
+    """
+    saved = (checkpoint.get("meta") or {}).get("config") or {}
+    config = Config().replace(**{k: v for k, v in saved.items() if k in ("batch_norm", "normalize", "loss")})
+    if not config.batch_norm and any(k.startswith("bn1.") for k in checkpoint["model"]):
+        config = config.replace(batch_norm=True)
+    model = MNIST(batch_norm=config.batch_norm)
+    load_into(model, checkpoint)
+    return model, config
+
+
 def evaluate_checkpoint(path, split: str = "test", batch_size: int = 1000, data_dir=None,
                         device: str = "auto", subset: int = 0) -> dict:
-    """Load a checkpoint (or a bare ``.pdparams``) into ``MNIST`` and evaluate it on ``split``."""
+    """Load a checkpoint (or a bare ``.pdparams``) into ``MNIST`` and evaluate it on ``split``,
+    with the inputs and loss its run was trained with (``model_from_checkpoint``)."""
     use_device(device)
-    model = MNIST()
-    load_into(model, load_checkpoint(path))
-    loader = make_loader(split, batch_size, train=False, subset=subset, data_dir=data_dir)
-    metrics = evaluate(model, loader)
+    model, config = model_from_checkpoint(load_checkpoint(path))
+    loader = make_loader(split, batch_size, train=False, subset=subset, data_dir=data_dir,
+                         normalized=config.normalize)
+    metrics = evaluate(model, loader, make_loss(config.loss))
     print(f"{split}: loss {metrics['loss']:.4f} accuracy {metrics['acc']:.4f} ({metrics['n']} images)")
     return metrics
 
