@@ -8,8 +8,8 @@ Each run is ``train_run`` in its own directory ``<sweep_dir>/<name>``, named aft
 changes (``optimizer-adam_lr-0.01``). Runs are independent processes with their own seed, so
 the results equal a sequential run's. A finished run (its ``metrics.json`` exists) is skipped
 when the sweep is started again; an unfinished one resumes from its checkpoint. A run that
-diverges is recorded as ``diverged``; one that raises is recorded as ``failed`` with its error;
-either way the sweep goes on. The table is rewritten after every run, so an interrupted sweep
+diverges is recorded as ``diverged``; one that raises is recorded as ``failed`` with its error; one that
+finishes with its training accuracy at chance level is ``stalled``; either way the sweep goes on. The table is rewritten after every run, so an interrupted sweep
 loses nothing that finished.
 
 Used by: notebooks/2.6.x, homework/2-3, ``python -m course sweep``.
@@ -34,6 +34,9 @@ import numpy as np
 from .config import Config
 from .errors import CourseError
 
+# A finished run is "stalled" when, after at least this many steps (a short smoke run has not had the
+# chance to learn), its final training accuracy is still under this (chance: 0.1).
+STALLED_BELOW, STALLED_AFTER_STEPS = 0.2, 150
 COLUMNS = ("run", "status", "final_train_loss", "val_acc", "test_acc", "wall_seconds", "error")
 
 
@@ -67,7 +70,16 @@ def row_from_run_dir(run_dir: Path) -> dict | None:
         return None
     metrics = json.loads(metrics_file.read_text())
     status = "diverged" if metrics.get("diverged") else "interrupted" if metrics.get("stop_reason") else "ok"
-    return _row(run_dir.name, metrics, status, metrics.get("stop_reason", ""))
+    error = metrics.get("stop_reason", "")
+    train_acc = ((metrics.get("epochs") or [{}])[-1]).get("train_acc", math.nan)
+    steps = max(metrics.get("loss_steps") or [0])
+    if status == "ok" and train_acc < STALLED_BELOW and steps >= STALLED_AFTER_STEPS:
+        # A finite loss stuck near ln 10 is no NaN, so nothing stopped the run: say it here, or a
+        # dead network (Adam at lr 0.01 does this to the course CNN) reads as a finished "ok".
+        status, error = "stalled", (f"final training accuracy {train_acc:.4f} is at chance level (10 classes): "
+                                    "the network did not learn; the learning rate is too large (dead "
+                                    "ReLUs, loss stuck at ln 10) or too small")
+    return _row(run_dir.name, metrics, status, error)
 
 
 def _run_one(config_dict: dict, run_dir: str) -> dict:

@@ -59,9 +59,11 @@ def test_parallel_equals_sequential_and_resume_skips(tmp_path, capsys):
 def test_diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     overrides = [{"optimizer": "sgd", "lr": 1e20, "schedule": "constant"},
                  {"optimizer": "sgd", "lr": 0.01, "data_dir": str(tmp_path / "no-such-dir")},
-                 {"optimizer": "sgd", "lr": 0.01}]
+                 {"optimizer": "sgd", "lr": 0.01},
+                 {"optimizer": "sgd", "lr": 1e-9, "schedule": "constant", "batch_size": 2, "train_subset": 320}]
     rows = run_sweep(TINY, overrides, tmp_path / "s", jobs=2)
-    assert [r["status"] for r in rows] == ["diverged", "failed", "ok"]
+    assert [r["status"] for r in rows] == ["diverged", "failed", "ok", "stalled"]
+    assert "at chance level" in rows[3]["error"]
     assert "training diverged" in rows[0]["error"]
     assert "DataError" in rows[1]["error"] and "no-such-dir" in rows[1]["error"]
     log = (tmp_path / "s" / f"{rows[1]['run']}.log").read_text()
