@@ -21,6 +21,8 @@ import numpy as np
 import paddle
 from paddle import nn
 
+from .train import inference
+
 __all__ = ["LayerRecord", "ForwardRecorder", "layer_report", "format_report",
            "find_dead_units", "first_nonfinite_layer"]
 
@@ -147,8 +149,9 @@ class ForwardRecorder:
 
 
 def _run(model, inputs, kwargs, **recorder_kw) -> list[LayerRecord]:
-    # no_grad: a check needs no graph, and must not leave gradients behind in the model.
-    with ForwardRecorder(model, **recorder_kw) as rec, paddle.no_grad():
+    # inference: no graph and no gradients left behind, and eval mode, so that a check never moves
+    # a BatchNorm's running statistics (the model's mode is restored afterwards).
+    with ForwardRecorder(model, **recorder_kw) as rec, inference(model):
         model(*inputs, **kwargs)
     return rec.records_
 
@@ -233,7 +236,7 @@ def find_dead_units(model, *inputs, layers=None, **kwargs) -> dict:
     dict
         ``{layer name: sorted list of dead channel / unit indices}`` for every checked layer.
     """
-    with ForwardRecorder(model, keep_outputs=True) as rec, paddle.no_grad():
+    with ForwardRecorder(model, keep_outputs=True) as rec, inference(model):
         model(*inputs, **kwargs)
     sublayers = dict(model.named_sublayers())
     candidates = [r for r in rec.records_

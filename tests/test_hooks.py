@@ -152,3 +152,19 @@ def test_nonfinite_check_names_the_first_bad_layer(mnist, X):
     records = layer_report(model, X, verbose=False)
     assert [r.nonfinite for r in records] == [False, False, False, True]
     assert "NaN/inf!" in format_report(records)
+
+
+def test_checks_leave_a_batch_norm_model_untouched():
+    # A check must not move BatchNorm's running statistics nor change the model's mode.
+    from course import MNIST, find_dead_units, first_nonfinite_layer, layer_report
+    paddle.seed(0)
+    model = MNIST(batch_norm=True)
+    model.train()
+    X = paddle.randn([32, 1, 28, 28])
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    layer_report(model, X, verbose=False)
+    find_dead_units(model, X)
+    first_nonfinite_layer(model, X)
+    assert model.training
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), before[k], err_msg=k)
