@@ -56,7 +56,7 @@ def _rows(history) -> list[dict]:
 
 
 def fitting_verdict(history, *, gap_tolerance: float = 0.01, min_train_acc: float = 0.98,
-                    val_loss_rise: float = 0.10) -> FittingVerdict:
+                    val_loss_rise: float = 0.10, learned_above: float = 0.5) -> FittingVerdict:
     """Verdict on a run from its per-epoch train and validation metrics.
 
     Parameters
@@ -71,8 +71,13 @@ def fitting_verdict(history, *, gap_tolerance: float = 0.01, min_train_acc: floa
         Over-fitting when the validation loss ends this fraction above its best while the
         training loss kept falling (the curves have crossed: more epochs now hurt).
 
-    Over-fitting wins when both apply: a network can memorize its training set while its
-    training accuracy is still below ``min_train_acc`` (a tiny or noisy training set).
+    learned_above : float, default 0.5
+        Below this training accuracy (chance is 0.1) the network has hardly learned anything,
+        and the run is under-fitting whatever its curves do: a gap between two near-chance
+        accuracies is noise, not memorization.
+
+    Otherwise over-fitting wins when both apply: a network can memorize its training set while
+    its training accuracy is still below ``min_train_acc`` (a tiny or noisy training set).
     """
     rows = _rows(history)
     last = rows[-1]
@@ -86,10 +91,12 @@ def fitting_verdict(history, *, gap_tolerance: float = 0.01, min_train_acc: floa
                "val_loss_rise": rise}
 
     over = []
-    if gap > gap_tolerance:
+    if last["train_acc"] < learned_above:
+        pass  # near chance: judged below as under-fitting
+    elif gap > gap_tolerance:
         over.append(f"train accuracy {last['train_acc']:.4f} exceeds validation accuracy {last['val_acc']:.4f} "
                     f"by {gap:.4f} (> {gap_tolerance:g})")
-    if rise > val_loss_rise and last["train_loss"] < best["train_loss"]:
+    if rise > val_loss_rise and last["train_loss"] < best["train_loss"] and last["train_acc"] >= learned_above:
         over.append(f"validation loss rose {rise:.1%} above its best ({best['val_loss']:.4f}, epoch "
                     f"{numbers['best_val_epoch']}) while training loss kept falling "
                     f"({best['train_loss']:.4f} -> {last['train_loss']:.4f})")

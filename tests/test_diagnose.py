@@ -62,3 +62,13 @@ def test_memorizing_a_small_training_set_is_diagnosed_as_over_fitting():
     assert history.epochs[-1]["train_acc"] == 1.0
     assert verdict.verdict == OVER, str(verdict)
     assert verdict.numbers["gap"] > 0.05
+
+
+def test_a_network_near_chance_is_under_fitting_whatever_its_gap():
+    # Found by notebook 2.8.4's author: train 0.1055 / val 0.0840 was called over-fitting.
+    rows = _rows((0.1055, 0.0840), losses=[(2.30, 2.31)])
+    verdict = fitting_verdict(rows)
+    assert verdict.verdict == UNDER
+    assert "below 0.98" in verdict.reasons[0]
+    rising = _rows((0.12, 0.10), (0.13, 0.09), losses=[(2.3, 2.0), (2.2, 2.5)])
+    assert fitting_verdict(rising).verdict == UNDER
