@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 
+from .distributed import unwrap
 from .errors import CheckpointError
 
 FORMAT = "course-checkpoint-v1"
@@ -139,15 +140,23 @@ def _remove_stale_temporaries(path: Path) -> None:
             pass  # another user's live process
 
 
-def save_checkpoint(path, model, optimizer=None, **meta) -> Path:
-    """Save model and optimizer state (the optimizer's includes its LR scheduler) plus ``meta``."""
+def save_checkpoint(path, model, optimizer=None, scaler=None, **meta) -> Path:
+    """Save model and optimizer state (the optimizer's includes its LR scheduler) plus ``meta``.
+
+    ``scaler``: a ``paddle.amp.GradScaler`` whose loss scale and counters are kept too (float16
+    mixed precision; a disabled scaler has no state). A ``paddle.DataParallel`` model is saved
+    as the model inside it, so the file loads into a plain ``MNIST``.
+    """
+    model = unwrap(model)
     return atomic_save({"format": FORMAT, "model": model.state_dict(),
                         "optimizer": portable_optimizer_state(model, optimizer) if optimizer is not None else None,
+                        "scaler": (scaler.state_dict() or None) if scaler is not None else None,
                         "meta": meta}, path)
 
 
 def load_checkpoint(path) -> dict:
-    """Read a checkpoint (or a bare state dict) into ``{'model', 'optimizer', 'meta'}``."""
+    """Read a checkpoint (or a bare state dict) into ``{'model', 'optimizer', 'meta'}``
+    (and ``'scaler'``, the loss scaler's state or ``None``, for checkpoints written by ``save_checkpoint``)."""
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.pdckpt"
@@ -187,6 +196,7 @@ def load_into(model, checkpoint: dict, optimizer=None) -> dict:
     Raises ``CheckpointError`` listing missing, unexpected and mismatched parameters
     instead of Paddle's default of warning and silently skipping them.
     """
+    model = unwrap(model)
     saved, expected = checkpoint["model"], model.state_dict()
     problems = [f"missing {k}" for k in expected if k not in saved]
     problems += [f"unexpected {k}" for k in saved if k not in expected]

@@ -1,6 +1,6 @@
 """``python -m course ...``: parse the command line, build a Config, call the library.
 
-    python -m course train [--lr 0.005 --num_epochs 3 ...] [--resume RUN_DIR]
+    python -m course train [--lr 0.005 --num_epochs 3 ...] [--resume RUN_DIR] [--nproc 2]
     python -m course evaluate --checkpoint RUN_DIR_OR_FILE [--split test]
     python -m course export --checkpoint RUN_DIR_OR_FILE --out mnist.safetensors
     python -m course sweep --optimizer sgd,adam --lr 0.001,0.01 --num_epochs 1 --jobs 2
@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(train)
     train.add_argument("--resume", metavar="RUN_DIR", default=None,
                        help="continue the run in RUN_DIR (or from its checkpoint file) after its last epoch")
+    train.add_argument("--nproc", type=int, default=1, metavar="INT",
+                       help="data-parallel training in INT processes started by paddle.distributed.launch "
+                            "(CPU processes over gloo, or one per GPU); the global batch stays --batch_size; "
+                            "per-rank logs in RUN_DIR/logs/workerlog.N (default: 1, no launcher)")
+    # Internal: the directory `--nproc` made for the job, passed on to every launched process.
+    train.add_argument("--run_dir", default=None, help=argparse.SUPPRESS)
 
     sweep = sub.add_parser("sweep", help="train one run per combination of comma-separated values",
                            description="A grid sweep: e.g. --optimizer sgd,momentum,adam --lr 0.001,0.01 "
@@ -153,7 +159,11 @@ def main(argv=None) -> int:
         from .run import evaluate_checkpoint, train_run  # imports paddle: after argument checks
 
         if command == "train":
-            results = train_run(train_config(args), resume=args["resume"])
+            nproc, run_dir = args.pop("nproc"), args.pop("run_dir")
+            config = train_config(args)
+            if nproc != 1:
+                return launch_train(nproc, config, args)
+            results = train_run(config, resume=args["resume"], run_dir=run_dir)
             if results["stop_reason"].startswith("interrupted"):
                 return EXIT_INTERRUPTED  # results were written; tell scripts the run is incomplete
         elif command == "sweep":
@@ -174,6 +184,53 @@ def main(argv=None) -> int:
     except CourseError as e:
         sys.stderr.write(f"python -m course {command}: error: {e}\n")
         return EXIT_USAGE
+    return 0
+
+
+def config_flags(args: dict) -> list[str]:
+    """The command-line flags that give ``args`` (parsed ``train`` flags) back: ``--lr 0.01 --no-visualdl``."""
+    flags = []
+    for name, value in args.items():
+        if isinstance(value, bool):
+            flags.append(f"--{name}" if value else f"--no-{name}")
+        elif value is not None:
+            flags += [f"--{name}", str(value)]
+    return flags
+
+
+def launch_train(nproc: int, config: Config, args: dict) -> int:
+    """``train --nproc N``: make the run directory, then run ``paddle.distributed.launch`` on it.
+
+    Each of the N processes runs ``course/worker.py train <the same flags> --run_dir RUN_DIR``;
+    the launcher writes their output to ``RUN_DIR/logs/workerlog.<rank>`` and echoes rank 0's.
+    """
+    import subprocess
+
+    from . import distributed
+    from .run import make_run_dir
+
+    if nproc < 1:
+        raise ConfigError(f"nproc must be at least 1, got {nproc}.")
+    if distributed.get_world_size() > 1:
+        raise ConfigError("--nproc starts paddle.distributed.launch; a process it started must not start "
+                          "another: leave --nproc out of the launched command.")
+    env = distributed.launch_env(nproc, config.device)  # checked before a run directory exists
+    resume = args.get("resume")
+    run_dir = (Path(resume) if Path(resume).is_dir() else Path(resume).parent) if resume else make_run_dir(config)
+    worker_args = ["train", *config_flags(args)] + ([] if resume else ["--run_dir", str(run_dir)])
+    command = distributed.launch_command(nproc, worker_args, run_dir / "logs")
+    print(f"{nproc} processes: {' '.join(command)}", flush=True)
+    print(f"per-rank logs: {run_dir / 'logs'}/workerlog.<rank>; rank 0's output follows", flush=True)
+    launcher = subprocess.Popen(command, env=env)
+    try:
+        code = launcher.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the launcher too: it stops the workers
+        launcher.wait()
+        return EXIT_INTERRUPTED
+    if code:
+        sys.stderr.write(f"python -m course train: error: a training process failed (launcher exit status "
+                         f"{code}); see {run_dir / 'logs'}/workerlog.<rank>\n")
+        return 1
     return 0
 
 

@@ -7,6 +7,11 @@ callback: an object with methods named after the events below, each receiving
 the ``TrainState``. Raising ``StopTraining`` from a callback ends ``fit``
 cleanly; so does Ctrl-C (KeyboardInterrupt), which returns the history so far.
 
+``state.scaler`` is Paddle's ``GradScaler``. Unless float16 mixed precision is on
+(``course.amp``) it is disabled: ``scaler.scale(loss)`` is ``loss`` and
+``scaler.step(optimizer)`` is ``optimizer.step()``. Under ``paddle.distributed.launch`` the same loop runs in every
+process on a ``DataParallel`` model and a sharded loader (``course.distributed``).
+
 Used by: notebooks/00_quickstart.ipynb, ``python -m course train``.
 """
 from __future__ import annotations
@@ -65,6 +70,9 @@ class TrainState:
     val_metrics: dict = field(default_factory=dict)
     logged_loss: float | None = None  # set by History on the steps where it records a loss, else None
     grad_norm: Any = None   # 0-D tensor, set by GradientClip after backward (before clipping)
+    # Loss scaler of mixed precision (course.amp.MixedPrecision sets one); by default a disabled
+    # paddle.amp.GradScaler: scale(loss) is loss itself and step(optimizer) is optimizer.step().
+    scaler: Any = field(default_factory=lambda: paddle.amp.GradScaler(enable=False))
     stop_reason: str = ""
 
     def fire(self, event: str) -> None:
@@ -104,7 +112,7 @@ def global_grad_norm(model: paddle.nn.Layer):
 
 def train_one_epoch(state: TrainState) -> dict:
     """One pass over ``state.train_loader``; returns ``{'loss', 'acc', 'n'}`` over every sample seen."""
-    model, optimizer = state.model, state.optimizer
+    model, optimizer, scaler = state.model, state.optimizer, state.scaler
     model.train()
     loss_sum, correct, seen = paddle.zeros([]), paddle.zeros([], dtype="int64"), 0
     for state.batch_idx, (X, y) in enumerate(state.train_loader):
@@ -113,9 +121,10 @@ def train_one_epoch(state: TrainState) -> dict:
         state.y_hat = model(state.X)                     # 1. forward: logits [B, 10]
         state.loss = state.loss_fn(state.y_hat, state.y)  # 2. mean loss of the batch
         state.fire("after_loss")
-        state.loss.backward()                            # 3. gradients
+        scaler.scale(state.loss).backward()              # 3. gradients (float16 AMP: of loss x loss scale)
         state.fire("after_backward")
-        optimizer.step()                                 # 4. update
+        scaler.step(optimizer)                           # 4. update (AMP: skipped if a gradient overflowed)
+        scaler.update()                                  #    float16 AMP: adapt the loss scale
         optimizer.clear_grad()                           # 5. reset gradients
         n = state.X.shape[0]                             # 6. bookkeeping, on the device (no sync)
         loss_sum += state.loss.detach() * n

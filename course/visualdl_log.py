@@ -28,6 +28,7 @@ import math
 import numpy as np
 import paddle
 
+from .distributed import unwrap
 from .train import Callback, global_grad_norm, inference
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
@@ -146,7 +147,7 @@ class VisualDLLogger(Callback):
             if not math.isnan(value):
                 self.writer.add_scalar(f"epoch/{name}", value, epoch)
         if self.histograms:  # one device-to-host copy of the weights per epoch
-            for name, param in state.model.named_parameters():
+            for name, param in unwrap(state.model).named_parameters():  # DataParallel would add "_layers."
                 self.writer.add_histogram(f"weights/{name}", param.numpy().ravel(), epoch, buckets=30)
         if self.samples_ is not None:
             self.writer.add_image("samples/predictions", self._prediction_image(state.model), epoch)
