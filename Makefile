@@ -34,5 +34,10 @@ demo: $(VENV)/.installed-$(PADDLE)
 test: $(VENV)/.installed-$(PADDLE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Benchmarks -> docs/benchmarks.md (bench/run_all.py); `make bench ARGS=--quick` checks the scripts.
+.PHONY: bench
+bench: $(VENV)/.installed-$(PADDLE)
+	$(PY) bench/run_all.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) test-output .pytest_cache *.egg-info
