@@ -23,6 +23,7 @@ import json
 import math
 import multiprocessing
 import shutil
+import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -80,6 +81,19 @@ def row_from_run_dir(run_dir: Path) -> dict | None:
                                     "the network did not learn; the learning rate is too large (dead "
                                     "ReLUs, loss stuck at ln 10) or too small")
     return _row(run_dir.name, metrics, status, error)
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, ask the kernel to send this worker SIGTERM when the sweep's
+    process dies. Without it, a sweep stopped with ``kill`` (not Ctrl-C, which reaches the whole
+    process group) leaves its workers training on, and picking up the runs queued for them. A
+    killed worker's run is resumed from its checkpoint when the sweep is started again."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def _run_one(config_dict: dict, run_dir: str) -> dict:
@@ -170,7 +184,7 @@ def run_sweep(base: Config, overrides: list[dict], sweep_dir, jobs: int = 1) -> 
     else:
         # "spawn": a fresh interpreter per worker; forking a process that has Paddle loaded is unsafe.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_die_with_parent) as pool:
             futures = {pool.submit(_run_one, planned[n].to_dict(), str(sweep_dir / n)): n for n in todo}
             for future in as_completed(futures):
                 try:

@@ -94,3 +94,27 @@ def test_a_script_without_main_guard_gets_an_explanation(tmp_path):
                           env={**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}, timeout=300)
     assert done.returncode != 0
     assert 'if __name__ == "__main__":' in done.stderr
+
+
+def test_killing_the_sweep_stops_its_workers(tmp_path):
+    # `kill <sweep pid>` used to leave the workers training on (and starting the runs queued for them).
+    import signal
+    import time
+
+    import psutil
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    sweep = subprocess.Popen([sys.executable, "-m", "course", "sweep", "--optimizer", "sgd", "--lr", "0.01,0.02,0.03",
+                              "--train_subset", "6400", "--eval_subset", "200", "--num_epochs", "20",
+                              "--no-visualdl", "--sweep_dir", str(tmp_path), "--jobs", "2"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    parent = psutil.Process(sweep.pid)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(tmp_path.glob("*/config.json"))) < 2:
+        time.sleep(0.5)  # both workers have started a run
+    workers = [p for p in parent.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    sweep.send_signal(signal.SIGTERM)
+    sweep.wait(timeout=30)
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, f"workers still running after the sweep was killed: {alive}"
+    assert not (tmp_path / "lr-0.03").exists()  # the queued run never started
