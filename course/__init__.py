@@ -39,6 +39,7 @@ _EXPORTS = {
     # config and runs
     "Config": "config", "resolve_config": "config", "is_smoke": "config",
     "train_run": "run", "evaluate_checkpoint": "run", "model_from_checkpoint": "run",
+    "MixedPrecision": "amp",
     # losses, diagnosis
     "make_loss": "losses", "fitting_verdict": "diagnose", "FittingVerdict": "diagnose",
     # plots
