@@ -43,6 +43,18 @@ def _comma_list(convert):
     return parse
 
 
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+_boolean.__name__ = "true/false"
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, sweep: bool = False) -> None:
     """One flag per ``Config`` field; with ``sweep=True`` each takes comma-separated values."""
     defaults = Config()
@@ -51,6 +63,14 @@ def _add_config_flags(parser: argparse.ArgumentParser, sweep: bool = False) -> N
         default = getattr(defaults, f.name)
         kwargs = dict(dest=f.name, default=argparse.SUPPRESS,  # SUPPRESS: we know which flags were given
                       help=f"{f.metadata['help']} (default: {default!r})")
+        if f.type == "bool" and sweep:
+            # --batch_norm (on for every run), --no-batch_norm (off), --batch_norm false,true (an axis)
+            parser.add_argument(*names, nargs="?", const=[True], type=_comma_list(_boolean),
+                                metavar="BOOL,...", **kwargs)
+            parser.add_argument(*[n.replace("--", "--no-", 1) for n in names], dest=f.name,
+                                action="store_const", const=[False], default=argparse.SUPPRESS,
+                                help=argparse.SUPPRESS)
+            continue
         if f.type == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         else:

@@ -120,3 +120,18 @@ def test_export_to_safetensors_and_evaluate_it(smoke_run, tmp_path):
     from_run = course("evaluate", "--checkpoint", str(run_dir), "--split", "val", smoke=False)
     assert from_export.returncode == 0, from_export.stderr
     assert "(10000 images)" in from_export.stdout and from_export.stdout == from_run.stdout
+
+
+def test_sweep_takes_on_off_flags_as_values_or_as_an_axis():
+    from course.cli import build_parser
+    from course.sweep import grid, run_name
+    parse = lambda *argv: {k: v for k, v in vars(build_parser().parse_args(["sweep", *argv])).items()
+                           if k not in ("command", "jobs", "sweep_dir")}
+    assert parse("--batch_norm") == {"batch_norm": [True]}          # on for every run
+    assert parse("--no-normalize") == {"normalize": [False]}        # off for every run
+    axes = parse("--batch_norm", "false,true", "--no-normalize")
+    assert axes == {"batch_norm": [False, True], "normalize": [False]}
+    assert [run_name(o) for o in grid(batch_norm=axes["batch_norm"])] == ["batch_norm-False", "batch_norm-True"]
+    bad = subprocess.run([sys.executable, "-m", "course", "sweep", "--batch_norm", "maybe"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert bad.returncode == 2 and "'maybe' is not true or false" in bad.stderr
