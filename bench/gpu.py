@@ -3,7 +3,7 @@
 The course's loader path vs the on-device path, each in float32 and in mixed precision.
 
 Variants (every one trains the course CNN with the recommended settings, ``Config()``'s defaults:
-Adam, one-cycle to lr 0.005, batch 64, on all 60,000 training images; the same initial weights):
+Adam, one-cycle to the default peak lr, batch 64, on all 60,000 training images; the same initial weights):
 
 * **course loader**: what the course's ``data_process`` does: ``paddle.vision.datasets.MNIST``
   (one image per ``__getitem__``, PIL) + ``Normalize(127.5, 127.5)`` + ``paddle.io.DataLoader``
@@ -309,7 +309,7 @@ def main():
     where = (f"{gpu['name']}, CUDA {gpu['cuda']}, cuDNN {gpu['cudnn']}" if gpu else
              "**no GPU was found: the CPU ran the quick mode, float32 only; these are not GPU figures**")
     section = (f"Device: {device} ({where}). {len(variants)} variants x {epochs} epoch(s) of "
-               f"{n_train:,} training images (batch 64, Adam one-cycle to 0.005), interleaved by epoch; "
+               f"{n_train:,} training images (batch {Config().batch_size}, Adam one-cycle to {Config().lr:g}), interleaved by epoch; "
                f"test accuracy on {test_loader.num_samples:,} images after each epoch (not timed). "
                "*epoch s*: median training time of epochs 2.. (epoch 1 alone if there is one); *to 99%*: "
                "training time up to the first epoch with test accuracy >= 99%; *peak MiB*: the "
