@@ -42,6 +42,24 @@ def parse_args(name: str, description: str, add_arguments=None) -> argparse.Name
     return args
 
 
+def course_pipeline_loader(num_workers: int = 0, shuffle: bool = True, subset: int = 0):
+    """The course's original training loader (its ``data_process``): ``paddle.vision.datasets.MNIST``,
+    one image per ``__getitem__``, + ``Normalize(127.5, 127.5)`` + ``paddle.io.DataLoader`` (batch 64,
+    last partial batch dropped), reading the package's embedded files (no download)."""
+    import paddle
+    from paddle.vision.transforms import Normalize
+
+    from course.data import EMBEDDED_DIR
+
+    dataset = paddle.vision.datasets.MNIST(
+        image_path=str(EMBEDDED_DIR / "train-images-idx3-ubyte.gz"),
+        label_path=str(EMBEDDED_DIR / "train-labels-idx1-ubyte.gz"),
+        mode="train", transform=Normalize(mean=[127.5], std=[127.5], data_format="CHW"), download=False)
+    if subset:
+        dataset = paddle.io.Subset(dataset, list(range(subset)))
+    return paddle.io.DataLoader(dataset, batch_size=64, shuffle=shuffle, drop_last=True, num_workers=num_workers)
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:

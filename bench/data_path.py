@@ -19,25 +19,14 @@ from __future__ import annotations
 import itertools
 import time
 
-from _common import header, md_table, median, parse_args, write_record
+from _common import course_pipeline_loader, header, md_table, median, parse_args, write_record
 
 NAME, TITLE = "data_path", "Data path: one epoch of the training set"
 
 
 def paddle_loader(num_workers: int, shuffle: bool = True):
     """The course's original loader, reading the package's embedded files."""
-    import paddle
-    from paddle.vision.transforms import Normalize
-
-    from course.data import EMBEDDED_DIR
-
-    transform = Normalize(mean=[127.5], std=[127.5], data_format="CHW")
-    dataset = paddle.vision.datasets.MNIST(
-        image_path=str(EMBEDDED_DIR / "train-images-idx3-ubyte.gz"),
-        label_path=str(EMBEDDED_DIR / "train-labels-idx1-ubyte.gz"),
-        mode="train", transform=transform, download=False)
-    return paddle.io.DataLoader(dataset, batch_size=64, shuffle=shuffle, drop_last=True,
-                                num_workers=num_workers)
+    return course_pipeline_loader(num_workers, shuffle)
 
 
 def our_loader(shuffle: bool = True):

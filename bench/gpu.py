@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import time
 
-from _common import header, md_table, median, parse_args, write_record
+from _common import course_pipeline_loader, header, md_table, median, parse_args, write_record
 
 NAME, TITLE = "gpu", "GPU: data path and mixed precision"
 THRESHOLD = 0.99
@@ -97,20 +97,8 @@ class CourseLoader:
     """
 
     def __init__(self, device: str, subset: int, num_workers: int):
-        import paddle
-        from paddle.vision.transforms import Normalize
-
-        from course.data import EMBEDDED_DIR
-
-        dataset = paddle.vision.datasets.MNIST(
-            image_path=str(EMBEDDED_DIR / "train-images-idx3-ubyte.gz"),
-            label_path=str(EMBEDDED_DIR / "train-labels-idx1-ubyte.gz"),
-            mode="train", transform=Normalize(mean=[127.5], std=[127.5], data_format="CHW"), download=False)
-        if subset:
-            dataset = paddle.io.Subset(dataset, list(range(subset)))
-        self.dataset_size = len(dataset)
-        self.loader = paddle.io.DataLoader(dataset, batch_size=64, shuffle=True, drop_last=True,
-                                           num_workers=num_workers)
+        self.loader = course_pipeline_loader(num_workers, shuffle=True, subset=subset)
+        self.dataset_size = len(self.loader.dataset)
         self.device, self.arrived_on = device, None
 
     def __len__(self):

@@ -90,13 +90,12 @@ def fitting_verdict(history, *, gap_tolerance: float = 0.01, min_train_acc: floa
                "best_val_epoch": best.get("epoch", best_i + 1), "best_val_loss": best["val_loss"],
                "val_loss_rise": rise}
 
+    learned = last["train_acc"] >= learned_above  # near chance: judged below as under-fitting
     over = []
-    if last["train_acc"] < learned_above:
-        pass  # near chance: judged below as under-fitting
-    elif gap > gap_tolerance:
+    if learned and gap > gap_tolerance:
         over.append(f"train accuracy {last['train_acc']:.4f} exceeds validation accuracy {last['val_acc']:.4f} "
                     f"by {gap:.4f} (> {gap_tolerance:g})")
-    if rise > val_loss_rise and last["train_loss"] < best["train_loss"] and last["train_acc"] >= learned_above:
+    if learned and rise > val_loss_rise and last["train_loss"] < best["train_loss"]:
         over.append(f"validation loss rose {rise:.1%} above its best ({best['val_loss']:.4f}, epoch "
                     f"{numbers['best_val_epoch']}) while training loss kept falling "
                     f"({best['train_loss']:.4f} -> {last['train_loss']:.4f})")
