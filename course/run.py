@@ -34,7 +34,7 @@ from .device import describe, set_seed, use_device
 from .init import apply_init
 from .losses import make_loss
 from .model import MNIST
-from .optim import make_optimizer, make_scheduler
+from .optim import check_available, make_optimizer, make_scheduler
 from .plots import plot, plot_history
 from .train import evaluate, fit
 
@@ -94,6 +94,7 @@ def train_run(config: Config, resume: str | os.PathLike | None = None, extra_cal
     rank, world = distributed.init(device)
     main = distributed.is_main_process()
     amp = MixedPrecision(config.amp) if config.amp != "off" else None  # an unsupported dtype: ConfigError
+    check_available(config.optimizer)  # radam on Paddle 2.6: ConfigError before anything is written
     checkpoint = load_checkpoint(resume) if resume is not None else None
     if resume is not None:
         run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
