@@ -82,9 +82,9 @@ class MixedPrecision(Callback):
     dtype
         ``"float16"`` or ``"bfloat16"``; checked against the current device when built.
     scaler
-        The loss scaler to use: ``course.amp.GradScaler`` (``paddle.amp.GradScaler``'s arguments;
-        Paddle's own class fails on NumPy 2 at the first overflow, see above). Default: for float16, one with Paddle's defaults
-        (loss scale 2**16, halved after a step whose gradients overflowed, which is then
+        The loss scaler to use: a ``course.amp.GradScaler`` (``paddle.amp.GradScaler``'s arguments;
+        Paddle's own class fails on NumPy 2 at the first overflow, see above). Default: for float16,
+        one with Paddle's defaults (loss scale 2**16, halved after a step whose gradients overflowed, which is then
         skipped, and doubled after 2000 good steps); for bfloat16, a disabled one. Passing
         one skips the device check (tests use this to run the scaler on the CPU).
 

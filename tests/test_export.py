@@ -46,6 +46,13 @@ def test_paddle_jit_save_directly_with_the_documented_input_spec(tmp_path):
                                rtol=1e-5, atol=1e-5)
 
 
+def test_a_wrong_input_spec_is_a_clear_error_while_tracing(tmp_path):
+    from paddle.static import InputSpec
+
+    with pytest.raises(Exception, match=r"MNIST expects images of shape \[N, 1, 28, 28\], got \[-1, 784\]"):
+        paddle.jit.save(MNIST(), str(tmp_path / "bad"), input_spec=[InputSpec([None, 784], "float32")])
+
+
 def test_paddle_inference_serves_the_exported_files(tmp_path):
     from paddle import inference
 
