@@ -139,6 +139,11 @@ def field_names() -> list[str]:
     return [f.name for f in fields(Config)]
 
 
+def field_types() -> dict[str, str]:
+    """``{field name: "int" | "float" | "str" | "bool"}`` (the annotations, as strings)."""
+    return {f.name: f.type for f in fields(Config)}
+
+
 def smoke_overrides() -> dict:
     """What ``COURSE_SMOKE=1`` changes: a small slice, one epoch, a loss point every 10 batches."""
     return {"train_subset": SMOKE_TRAIN_SUBSET, "eval_subset": SMOKE_EVAL_SUBSET, "num_epochs": 1,
