@@ -164,7 +164,6 @@ def _train_run(config, resume, extra_callbacks, run_dir) -> dict:
     model = build_model(config)
     optimizer, scheduler = build_optimizer(config, model, len(train_loader))
     callbacks = build_callbacks(config, main, run_dir=run_dir, scheduler=scheduler) + list(extra_callbacks)
-    history = callbacks[0]
     start_epoch = start_step = 0
     if checkpoint is not None:  # every rank loads it: optimizer state is not broadcast
         start_epoch, start_step = resume_from(checkpoint, model, optimizer, callbacks)
@@ -172,8 +171,8 @@ def _train_run(config, resume, extra_callbacks, run_dir) -> dict:
     model = distributed.wrap(model)  # paddle.DataParallel in a multi-process job
 
     loss_fn = make_loss(config.loss)
-    fit(model, train_loader, optimizer, config.num_epochs, val_loader=val_loader, loss_fn=loss_fn,
-        callbacks=callbacks, start_epoch=start_epoch, start_step=start_step)
+    history = fit(model, train_loader, optimizer, config.num_epochs, val_loader=val_loader, loss_fn=loss_fn,
+                  callbacks=callbacks, start_epoch=start_epoch, start_step=start_step)
     test = distributed.reduce_metrics(evaluate(model, test_loader, loss_fn))
 
     results = {"run_dir": str(run_dir) if run_dir else None, "config": config.to_dict(), "device": device,
