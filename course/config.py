@@ -151,6 +151,9 @@ def smoke_overrides() -> dict:
 
 
 def resolve_config(**overrides) -> Config:
-    """Defaults, then smoke mode (if ``COURSE_SMOKE`` is set), then explicit overrides."""
+    """Defaults, then smoke mode (if ``COURSE_SMOKE`` is set), then explicit overrides.
+
+    For entry points (the CLI, benchmarks, a notebook's settings cell): with ``is_smoke`` the only
+    readers of ``COURSE_SMOKE``; library functions take smoke mode as an argument or a config."""
     base = smoke_overrides() if is_smoke() else {}
     return Config().replace(**{**base, **overrides})
