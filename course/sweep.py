@@ -146,12 +146,15 @@ def read_table(path, overrides=()) -> list[dict]:
 
     Numbers are numbers (an empty cell is NaN) and each setting column has its ``Config`` type.
     A table written before rows carried their settings has no setting columns: give the sweep's
-    ``overrides`` and each row whose name is ``run_name(change)`` gets that change's settings.
+    ``overrides`` and each row whose name is ``run_name(change)`` (its keys in any order) gets
+    that change's settings.
     """
     numeric = ("final_train_loss", "val_acc", "test_acc", "wall_seconds")
     types = field_types()
     convert = {"float": float, "int": int, "str": str, "bool": lambda v: v == "True"}
-    changes = {run_name(change): change for change in overrides}
+    # A run's name lists its changes in the order they were given: accept any order.
+    changes = {run_name(dict(order)): change for change in overrides
+               for order in itertools.permutations(change.items())}
     rows = []
     with open(path, newline="", encoding="utf-8") as f:
         for raw in csv.DictReader(f):

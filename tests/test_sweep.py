@@ -130,7 +130,7 @@ def test_read_table_gives_an_old_table_its_settings_from_the_overrides(tmp_path)
     table = tmp_path / "results.csv"
     table.write_text("run,status,final_train_loss,val_acc,test_acc,wall_seconds,error\n"
                      "optimizer-adam_lr-0.001,ok,0.06,0.98,0.985,292.5,\n"
-                     "optimizer-sgd_lr-0.0001,stalled,2.3,,0.1135,200,dead\n")
+                     "lr-0.0001_optimizer-sgd,stalled,2.3,,0.1135,200,dead\n")   # keys in another order
     rows = read_table(table, grid(optimizer=["sgd", "adam"], lr=[0.0001, 0.001]))
     assert [(r["optimizer"], r["lr"], r["status"]) for r in rows] == [("adam", 0.001, "ok"),
                                                                        ("sgd", 0.0001, "stalled")]
