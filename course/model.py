@@ -66,6 +66,7 @@ class MNIST(paddle.nn.Layer):
         self.fc = Linear(in_features=980, out_features=10, weight_attr=attrs.get("fc"))
         if batch_norm:
             self.bn1, self.bn2 = BatchNorm2D(20), BatchNorm2D(20)
+        self._content_rng = np.random.default_rng(0)  # check_content's channel choice; global np.random untouched
 
     def forward(self, inputs, label=None, check_shape=False, check_content=False):
         check_input(inputs)
@@ -106,8 +107,6 @@ class MNIST(paddle.nn.Layer):
             print("conv1 kernel [0][0]:\n", self.conv1.weight[0][0].numpy())
             print("conv2 kernel [0][0]:\n", self.conv2.weight[0][0].numpy())
             print("\n########## one random channel of each convolution's output, first image ##########")
-            if not hasattr(self, "_content_rng"):  # its own generator: the global np.random is left alone
-                self._content_rng = np.random.default_rng(0)
             for name, out in (("conv1", conv1_out), ("conv2", conv2_out)):
                 channel = int(self._content_rng.integers(0, out.shape[1]))
                 print(f"{name} output channel {channel}:\n", out[0][channel].numpy())
