@@ -121,7 +121,7 @@ def plot_lr_finder(result: LRFinderResult, path=None):
     """Loss against learning rate (log scale), the suggestion marked."""
     import matplotlib.pyplot as plt
 
-    from .plots import COURSE_PINK, show_or_save
+    from .plots import COURSE_PINK, show_or_save  # loads matplotlib: only when plotting
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(result.lrs, result.losses, color="0.75", label="loss per step")

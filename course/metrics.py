@@ -208,7 +208,7 @@ def plot_confusion_matrix(cm, path=None, class_names=None, title: str = "confusi
     """
     import matplotlib.pyplot as plt
 
-    from .plots import show_or_save
+    from .plots import show_or_save  # loads matplotlib: only when plotting
 
     cm = np.asarray(cm)
     c = cm.shape[0]

@@ -174,7 +174,7 @@ def plot_sweep(sweep_dir, path=None):
     """Every run's logged training loss on one figure (log scale), from the runs' metrics.json."""
     import matplotlib.pyplot as plt
 
-    from .plots import show_or_save
+    from .plots import show_or_save  # loads matplotlib: only when plotting
 
     sweep_dir = Path(sweep_dir)
     files = sorted(sweep_dir.glob(f"*/{METRICS}"))
