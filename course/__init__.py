@@ -7,11 +7,6 @@ Public names are imported lazily (PEP 562) so that ``python -m course --help``
 and bad command lines answer without first loading Paddle (a few seconds).
 """
 import importlib
-import warnings
-
-# Paddle warns on every import that it found no ccache (only used to compile
-# custom C++ operators, which this course never does).
-warnings.filterwarnings("ignore", message="No ccache found")
 
 __version__ = "0.1.0"
 
@@ -39,7 +34,7 @@ _EXPORTS = {
     # config and runs
     "Config": "config", "resolve_config": "config", "is_smoke": "config",
     "train_run": "run", "evaluate_checkpoint": "run", "model_from_checkpoint": "run",
-    "MixedPrecision": "amp",
+    "MixedPrecision": "amp", "SameStart": "init",
     # losses, diagnosis
     "make_loss": "losses", "fitting_verdict": "diagnose", "FittingVerdict": "diagnose",
     # plots
