@@ -48,6 +48,16 @@ def test_import_course_installs_no_warnings_filter():
     assert done.returncode == 0, done.stderr
 
 
+def test_the_first_public_name_loads_paddle_without_its_ccache_warning():
+    # A notebook's first `from course import ...` must not open with Paddle's "No ccache found"
+    # warning, and the filter that hides it must not outlive that import.
+    code = ("import warnings; before = list(warnings.filters); from course import MNIST; "
+            "assert warnings.filters == before, 'the import left a warnings filter behind'")
+    done = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "ccache" not in done.stderr
+
+
 def test_a_peek_does_not_change_the_next_shuffle():
     loader = make_loader("train50k", 64, seed=3, subset=640)
     peeked = make_loader("train50k", 64, seed=3, subset=640)
