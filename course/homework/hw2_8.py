@@ -31,7 +31,11 @@ def train_homework_run(weight_decay: float = 0.0, patience: int = 0, *, seed: in
                        val_subset: int = 0):
     """The homework's run: same seed, data and batch order every time; optionally L2 weight decay and/or
     early stopping on the validation loss (best weights restored). Returns ``(model, history)``."""
-    from .. import EarlyStopping, MNIST, fit, make_loader, make_optimizer
+    from ..callbacks import EarlyStopping
+    from ..data import make_loader
+    from ..model import MNIST
+    from ..optim import make_optimizer
+    from ..train import fit
 
     seed = HOMEWORK["seed"] if seed is None else seed
     train_loader = make_loader("train50k", HOMEWORK["batch_size"], seed=seed, subset=HOMEWORK["subset"])
@@ -56,7 +60,8 @@ def summarize(history, model=None, val_subset: int = 0) -> dict:
                "train_losses": [row["train_loss"] for row in epochs],
                "final_val_loss": epochs[-1]["val_loss"], "final_val_acc": epochs[-1]["val_acc"]}
     if model is not None:
-        from .. import evaluate, make_loader
+        from ..data import make_loader
+        from ..train import evaluate
         result = evaluate(model, make_loader("val", 1000, subset=val_subset))
         summary.update(final_val_loss=result["loss"], final_val_acc=result["acc"])
     return summary
@@ -114,7 +119,8 @@ def check_verdict(answer, given: dict) -> Check:
         return Check(None, f"问题 1（诊断）：看不懂 {answer!r}。请写成 \"under-fitting\"、\"fitting well\" 或 "
                            "\"over-fitting\"（或中文的“欠拟合”“拟合良好”“过拟合”）。")
     if name == truth.verdict:
-        return Check(True, f"问题 1 ✅ 你的诊断 {name} 与测量一致。依据：{'；'.join(truth.reasons)}。")
+        return Check(True, f"问题 1 ✅ 你的诊断 {name} 与 course.fitting_verdict 对这次训练的判断一致"
+                           "（依据训练 / 验证准确率之差和验证损失的走势，2.8.3 第 6 节的规则）。")
     return Check(False, f"问题 1 ❌ 你的诊断是 {name}，与测量不一致。对照 2.8.3 第 6 节的规则，"
                         "看看训练准确率和验证准确率之间差多少、验证损失是一路下降还是先降后升。")
 
