@@ -32,11 +32,11 @@ NUMPY ?= $(if $(filter 2.%,$(PADDLE_VERSION)),numpy<2,)
 PY := $(VENV)/bin/python
 
 ifeq ($(PADDLE),none)
-EXTRAS := test,notebook
+EXTRAS := test,notebook,grade
 else ifneq ($(PADDLE_PIN),)
-EXTRAS := test,notebook
+EXTRAS := test,notebook,grade
 else
-EXTRAS := $(PADDLE),test,notebook
+EXTRAS := $(PADDLE),test,notebook,grade
 endif
 STAMP := $(VENV)/.installed-$(PADDLE)$(PADDLE_VERSION)
 
