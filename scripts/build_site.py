@@ -135,6 +135,11 @@ def stage(out_stage: Path, executed_folders):
                 cell.source = html_links(cell.source)
         if copy is None:
             nb.cells.insert(1, nbformat.v4.new_markdown_cell(NOT_EXECUTED))
+        else:
+            full = "full" in Path(copy).resolve().relative_to(Path(copy).resolve().anchor).parts
+            nb.cells.insert(1, nbformat.v4.new_markdown_cell(
+                "> 本页的输出来自" + ("**完整模式**" if full else "**冒烟模式**（`COURSE_SMOKE=1`，小数据子集，数字不代表完整训练）")
+                + "的一次运行。"))
         staged = out_stage / rel
         staged.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, staged)

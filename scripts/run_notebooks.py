@@ -99,22 +99,21 @@ def parse_time(text: str):
     return int(match.group(1) or 0) * 60 + int(match.group(2) or 0)
 
 
-HEADER = ("| notebook | full mode | full result | smoke mode | smoke result | measured |\n"
-          "|---|---:|---|---:|---|---|\n")
+HEADER = ("| notebook | full mode | full result | full: measured | smoke mode | smoke result | smoke: measured |\n"
+          "|---|---:|---|---|---:|---|---|\n")
 
 
 def read_table(path: Path = TABLE) -> dict:
-    """{key: {"full": (seconds|None, result), "smoke": (...), "date": str}} from docs/notebooks.md."""
+    """{key: {"full": (seconds|None, result, when), "smoke": (...)}} from docs/notebooks.md."""
     rows = {}
     if not path.exists():
         return rows
     for line in path.read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 6 or not cells[0].startswith("`"):
+        if len(cells) != 7 or not cells[0].startswith("`"):
             continue
-        key = cells[0].strip("`")
-        rows[key] = {"full": (parse_time(cells[1]), cells[2]), "smoke": (parse_time(cells[3]), cells[4]),
-                     "date": cells[5]}
+        rows[cells[0].strip("`")] = {"full": (parse_time(cells[1]), cells[2], cells[3]),
+                                     "smoke": (parse_time(cells[4]), cells[5], cells[6])}
     return rows
 
 
@@ -123,12 +122,10 @@ def render_table(rows: dict) -> str:
     keys = [k for k in order if k in rows] + sorted(k for k in rows if k not in order)
     lines = []
     for key in keys:
-        row = rows[key]
         cells = [f"`{key}`"]
         for mode in MODES:
-            seconds, result = row.get(mode, (None, ""))
-            cells += [fmt_time(seconds) if seconds is not None else "not measured", result or "not run"]
-        cells.append(row.get("date", ""))
+            seconds, result, when = rows[key].get(mode, (None, "", ""))
+            cells += [fmt_time(seconds) if seconds is not None else "not measured", result or "not run", when]
         lines.append("| " + " | ".join(cells) + " |")
     full = [rows[k]["full"][0] for k in keys if rows[k]["full"][0] is not None]
     smoke = [rows[k]["smoke"][0] for k in keys if rows[k]["smoke"][0] is not None]
@@ -139,10 +136,10 @@ def render_table(rows: dict) -> str:
     return (
         "# How long each notebook takes\n\n"
         "Written by `make notebooks` (`scripts/run_notebooks.py`); do not edit by hand. Each notebook ran top to\n"
-        "bottom in a real Jupyter kernel on this project's 2-core CPU machine; the last column says when and how\n"
-        "many notebooks ran at the same time (wall-clock times include the other notebook's share of the CPU,\n"
-        "and of whatever else the machine was running). Full mode is what\n"
-        "students run; smoke mode (`COURSE_SMOKE=1`, about 2,000 images, 1 epoch) is what the test suite runs.\n\n"
+        "bottom in a real Jupyter kernel on this project's 2-core CPU machine; the \"measured\" columns say when\n"
+        "and how many notebooks that run executed at the same time (wall-clock times include the other notebook's\n"
+        "share of the CPU, and of whatever else the machine was running). Full mode is what students run;\n"
+        "smoke mode (`COURSE_SMOKE=1`, about 2,000 images, 1 epoch) is what the test suite runs.\n\n"
         "Commands: `make notebooks` (full mode), `make notebooks ARGS=--smoke`, or one notebook:\n"
         "`python scripts/run_notebooks.py 2.8.1`. The executed copies are in `build/notebooks/<mode>/`.\n\n"
         + HEADER + "\n".join(lines) + "\n\n"
@@ -219,16 +216,15 @@ def main(argv=None):
                     failed.append(key)
         if not args.no_table:
             rows = read_table()  # read now, not at the start: another run may have written rows meanwhile
-            for key, measured in updates.items():
-                row = rows.setdefault(key, {"full": (None, ""), "smoke": (None, ""), "date": today})
-                row[mode] = measured
-                row["date"] = f"{today}, {args.jobs} at a time"
+            for key, (seconds, result) in updates.items():
+                row = rows.setdefault(key, {"full": (None, "", ""), "smoke": (None, "", "")})
+                row[mode] = (seconds, result, f"{today}, {args.jobs} at a time")
             TABLE.write_text(render_table(rows), encoding="utf-8")
             print(f"wrote {TABLE.relative_to(ROOT)}")
     if not args.no_stamp:
         rows = read_table()
         for path in paths:
-            seconds, result = rows.get(key_of(path), {}).get("full", (None, ""))
+            seconds, result, _ = rows.get(key_of(path), {}).get("full", (None, "", ""))
             if stamp(path, seconds if result == "ok" else None):
                 print(f"stamped {path.relative_to(ROOT)}")
     if failed:

@@ -36,15 +36,15 @@ def test_runs_in_a_kernel_in_the_chosen_mode_and_reports_a_failure(tmp_path):
 
 
 def test_table_merges_rows_and_totals_the_full_mode(tmp_path):
-    rows = {"00_quickstart": {"full": (125, "ok"), "smoke": (15, "ok"), "date": "d, 2 at a time"},
-            "2.8.1_accuracy": {"full": (None, ""), "smoke": (21, "ok"), "date": "d, 1 at a time"}}
+    rows = {"00_quickstart": {"full": (125, "ok", "d, 2 at a time"), "smoke": (15, "ok", "d, 1 at a time")},
+            "2.8.1_accuracy": {"full": (None, "", ""), "smoke": (21, "ok", "d, 1 at a time")}}
     table = tmp_path / "notebooks.md"
     table.write_text(run_notebooks.render_table(rows), encoding="utf-8")
     back = run_notebooks.read_table(table)
-    assert back["00_quickstart"]["full"] == (125, "ok") and back["2.8.1_accuracy"]["full"][0] is None
-    assert back["2.8.1_accuracy"]["smoke"] == (21, "ok")
+    assert back["00_quickstart"]["full"] == (125, "ok", "d, 2 at a time") and back["2.8.1_accuracy"]["full"][0] is None
+    assert back["2.8.1_accuracy"]["smoke"] == (21, "ok", "d, 1 at a time")
     text = table.read_text(encoding="utf-8")
-    assert "| `00_quickstart` | 2 min 05 s | ok | 15 s | ok |" in text
+    assert "| `00_quickstart` | 2 min 05 s | ok | d, 2 at a time | 15 s | ok | d, 1 at a time |" in text
     assert "total: 2 min (full mode, 1 of" in text and "not yet: " in text and "2.8.1_accuracy" in text
 
 

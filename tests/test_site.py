@@ -3,8 +3,9 @@ is opened from disk in headless Chromium. Its title, a figure and a table must r
 link of every page must resolve to a file of the site, and nothing may be loaded from the network.
 A screenshot goes to test-output/<test name>/.
 
-The executed notebooks are the copies ``tests/test_notebooks.py`` leaves in test-output/ when it ran
-before this test (as in ``make test``); a chapter it did not leave is executed here in smoke mode.
+The executed notebook is the copy ``tests/test_notebooks.py`` leaves in test-output/ when it ran before
+this test (as in ``make test``), else the one ``make notebooks ARGS=--smoke`` leaves in build/notebooks/smoke/;
+when neither exists the chapter is executed here in smoke mode.
 Chromium and its driver come from Debian, as for tests/test_dashboard_browser.py.
 """
 import html.parser
@@ -32,7 +33,9 @@ def executed_chapter(tmp_path) -> Path:
     import nbformat
 
     name = f"{CHAPTER}.ipynb"
-    for copy in sorted((ROOT / "test-output").glob(f"test_runs_headless_in_smoke_mode*/{name}")):
+    copies = sorted((ROOT / "test-output").glob(f"test_runs_headless_in_smoke_mode*/{name}"))
+    copies.append(ROOT / "build" / "notebooks" / "smoke" / name)  # `make notebooks ARGS=--smoke`
+    for copy in (c for c in copies if c.exists()):
         nb = nbformat.read(copy, as_version=4)
         if any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
             return copy.parent
