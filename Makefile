@@ -15,9 +15,9 @@ PYTEST_ARGS ?=
 PY := $(VENV)/bin/python
 
 ifeq ($(PADDLE),none)
-EXTRAS := test,notebook,rebuild,site
+EXTRAS := test,notebook,rebuild,grade,site
 else
-EXTRAS := $(PADDLE),test,notebook,rebuild,site
+EXTRAS := $(PADDLE),test,notebook,rebuild,grade,site
 endif
 
 .PHONY: demo test clean

@@ -9,10 +9,6 @@ and bad command lines answer without first loading Paddle (a few seconds).
 import importlib
 import warnings
 
-# Paddle warns on every import that it found no ccache (only used to compile
-# custom C++ operators, which this course never does).
-warnings.filterwarnings("ignore", message="No ccache found")
-
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -39,7 +35,7 @@ _EXPORTS = {
     # config and runs
     "Config": "config", "resolve_config": "config", "is_smoke": "config",
     "train_run": "run", "evaluate_checkpoint": "run", "model_from_checkpoint": "run",
-    "MixedPrecision": "amp",
+    "MixedPrecision": "amp", "SameStart": "init",
     # losses, diagnosis
     "make_loss": "losses", "fitting_verdict": "diagnose", "FittingVerdict": "diagnose",
     # plots
@@ -58,7 +54,13 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name):
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        # The first public name loads Paddle, which warns on import that it found no ccache (used
+        # only to compile custom C++ operators, which this course never does). The filter is scoped
+        # to this import: the caller's warning filters are left as they were.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No ccache found")
+            module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        value = getattr(module, name)
         globals()[name] = value  # cache: later lookups skip this function
         return value
     raise AttributeError(f"module 'course' has no attribute {name!r}")
