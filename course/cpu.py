@@ -128,7 +128,7 @@ def set_mkl_env() -> str:
     if not applies:
         return f"not applied ({why})"
     if MKL_ENV in os.environ:
-        return f"{MKL_ENV}={os.environ[MKL_ENV]} (set by you)"
+        return f"{MKL_ENV}={os.environ[MKL_ENV]} (already in the environment: kept)"
     if "paddle" in sys.modules:
         return "not applied (paddle was imported before course)"
     os.environ[MKL_ENV] = MKL_VALUE
@@ -141,6 +141,21 @@ _mkl_status = None  # what set_mkl_env did at `import course`
 def remember_mkl_status(status: str) -> None:
     global _mkl_status
     _mkl_status = status
+
+
+# Why one process stays the default on a multi-core CPU (README, "Training speed on the CPU"):
+# `python -m course train --no-progress` with the levers took 722 s in one process and 335 s with
+# `--nproc 2` on the 2-core development machine, but that machine was overloaded by other jobs
+# (load average 10-11), where two processes simply get a larger share of the CPU; on an idle
+# 2-core machine --nproc 2 was 1.2-1.4x before the levers (README, "Several processes"), not
+# re-measured with them. Not clearly faster for the run itself, so it stays opt-in.
+NPROC_NOTE = ("1 process (--nproc 2 is opt-in: measured faster here only by taking more of a shared CPU; "
+              "README 'Training speed on the CPU')")
+
+
+def processes_note() -> str:
+    """Why the run uses one process, for the run header of a CPU run on a machine with several cores."""
+    return NPROC_NOTE
 
 
 def describe() -> str:

@@ -81,6 +81,8 @@ def describe(device: str) -> str:
     threads = os.environ.get("OMP_NUM_THREADS", "default")
     parts += [f"CPU cores {os.cpu_count()}", f"OMP_NUM_THREADS {threads}"]
     parts.append(cpu.describe())
+    if device == "cpu" and (os.cpu_count() or 1) > 1 and int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) == 1:
+        parts.append(cpu.processes_note())
     parts.append(f"python {platform.python_version()}")
     wheels = paddle_distributions()
     if len(wheels) > 1:

@@ -184,6 +184,11 @@ def test_run_header_reports_the_levers(monkeypatch):
     from course.device import describe
 
     assert "CPU levers" in describe("cpu") and "pool_bias" in describe("cpu")
+    if (os.cpu_count() or 1) > 1:  # why a run on a multi-core CPU uses one process
+        assert "1 process (--nproc 2 is opt-in" in describe("cpu")
+        monkeypatch.setenv("PADDLE_TRAINERS_NUM", "2")
+        assert "1 process" not in describe("cpu")
+        monkeypatch.delenv("PADDLE_TRAINERS_NUM")
     monkeypatch.setenv("COURSE_CPU_LEVERS", "0")
     assert "CPU levers off (COURSE_CPU_LEVERS=0)" in describe("cpu")
     monkeypatch.setenv("COURSE_CPU_LEVERS", "turbo")
