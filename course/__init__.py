@@ -20,10 +20,6 @@ from . import cpu as _cpu
 # user set it or turned the lever off (COURSE_CPU_LEVERS=0). Why and when: course/cpu.py.
 _cpu.remember_mkl_status(_cpu.set_mkl_env())
 
-# Paddle warns on every import that it found no ccache (only used to compile
-# custom C++ operators, which this course never does).
-warnings.filterwarnings("ignore", message="No ccache found")
-
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -50,7 +46,7 @@ _EXPORTS = {
     # config and runs
     "Config": "config", "resolve_config": "config", "is_smoke": "config",
     "train_run": "run", "evaluate_checkpoint": "run", "model_from_checkpoint": "run",
-    "MixedPrecision": "amp",
+    "MixedPrecision": "amp", "SameStart": "init",
     # losses, diagnosis
     "make_loss": "losses", "fitting_verdict": "diagnose", "FittingVerdict": "diagnose",
     # plots
@@ -69,7 +65,13 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name):
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        # The first public name loads Paddle, which warns on import that it found no ccache (used
+        # only to compile custom C++ operators, which this course never does). The filter is scoped
+        # to this import: the caller's warning filters are left as they were.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No ccache found")
+            module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        value = getattr(module, name)
         globals()[name] = value  # cache: later lookups skip this function
         return value
     raise AttributeError(f"module 'course' has no attribute {name!r}")

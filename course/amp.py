@@ -19,15 +19,13 @@ Where it runs: Paddle's dynamic-graph autocast works on GPUs (float16; bfloat16 
 devices. On the CPU it does nothing (Paddle 3.3.1 warns "amp_guard can only be enabled on
 CUDAPlace ..." and turns itself off, although ``is_bfloat16_supported('cpu')`` is True), so
 asking for it there is a one-line error that says what the device supports.
-
-Used by: ``python -m course train --amp float16`` (``course.run``), tests/test_amp.py.
 """
 from __future__ import annotations
 
 import paddle
 
 from .errors import ConfigError
-from .train import Callback
+from .events import ORDER, Callback
 
 AMP_DTYPES = ("float16", "bfloat16")
 
@@ -70,7 +68,7 @@ class MixedPrecision(Callback):
     ``state_dict`` / ``set_state_dict`` carry the scaler's state through a checkpoint.
     """
 
-    order = -40  # leave autocast before any other callback's after_loss; unscale before GradientClip
+    order = ORDER["MixedPrecision"]  # leave autocast before any other callback's after_loss; unscale before GradientClip
 
     def __init__(self, dtype: str = "float16", scaler=None):
         if scaler is None:

@@ -1,94 +1,27 @@
-"""Callbacks for ``course.train.fit``: history, progress bar, epoch printout, LR schedule, checkpoint.
+"""Callbacks for ``course.train.fit``: progress bar, epoch printout, LR schedule, NaN guard,
+checkpoints, early stopping, gradient clipping (and ``History``, from ``course.history``).
 
-Each is small and optional except ``History``, which ``fit`` always adds.
+Each is small and optional except ``History``, which ``fit`` always adds (``state.history``).
+Their ``order`` values come from the one table in ``course.events``.
 Host syncs are rare on purpose: the loss is read from the device once every
 ``log_every`` batches (by ``History``), and others reuse that reading.
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
-import time
 
 import paddle
 
-from .train import Callback, Diverged, StopTraining, global_grad_norm
-
-
-class History(Callback):
-    """Records the course's ``loss_list`` and one row of metrics per epoch.
-
-    ``losses``: mean training loss over each window of ``log_every`` batches
-    (the course records one batch's loss every 200 batches; a window mean is
-    the same curve with less noise). ``epochs``: dicts with ``epoch, train_loss,
-    train_acc, val_loss, val_acc, lr, seconds``; ``lr`` is the rate the epoch's last
-    batch was trained with.
-    """
-
-    order = -10  # first, so later callbacks see ``state.logged_loss``
-
-    def __init__(self, log_every: int = 200):
-        self.log_every = log_every
-        self.losses: list[float] = []
-        self.loss_steps: list[int] = []
-        self.epochs: list[dict] = []
-        self.stop_reason = ""   # set by fit when training ended early (StopTraining, Ctrl-C)
-        self.diverged = False   # set by fit when a NaNGuard stopped it
-
-    def before_fit(self, state):
-        self._window, self._count = paddle.zeros([]), 0
-
-    def before_epoch(self, state):
-        self._started = time.perf_counter()
-
-    def after_batch(self, state):
-        # The rate this batch was trained with: History runs before LRSchedule steps it.
-        self._lr = float(state.optimizer.get_lr())
-        self._window += state.loss.detach()
-        self._count += 1
-        state.logged_loss = None
-        if self._count == self.log_every:
-            state.logged_loss = float(self._window) / self._count  # the one host sync per window
-            self.losses.append(state.logged_loss)
-            self.loss_steps.append(state.step)
-            self._window, self._count = paddle.zeros([]), 0
-
-    def after_epoch(self, state):
-        row = {"epoch": state.epoch + 1,
-               "train_loss": state.train_metrics["loss"], "train_acc": state.train_metrics["acc"],
-               "val_loss": state.val_metrics.get("loss", math.nan),
-               "val_acc": state.val_metrics.get("acc", math.nan),
-               "lr": self._lr,  # the rate of the epoch's last batch
-               "seconds": time.perf_counter() - self._started}
-        self.epochs.append(row)
-
-    # --------------------------------------------------------------- I/O, resume
-    def state_dict(self) -> dict:
-        return {"log_every": self.log_every, "losses": self.losses, "loss_steps": self.loss_steps,
-                "epochs": self.epochs}
-
-    def set_state_dict(self, saved: dict) -> None:
-        self.losses, self.loss_steps = list(saved["losses"]), list(saved["loss_steps"])
-        self.epochs = [dict(row) for row in saved["epochs"]]
-
-    def save_csv(self, path) -> None:
-        if not self.epochs:
-            return
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(self.epochs[0]))
-            writer.writeheader()
-            writer.writerows(self.epochs)
-
-    def __repr__(self):
-        last = self.epochs[-1] if self.epochs else {}
-        return f"History(epochs={len(self.epochs)}, losses={len(self.losses)}, last={json.dumps(last)})"
+from .checkpoint import save_checkpoint
+from .events import ORDER, Callback, Diverged, StopTraining
+from .history import History  # noqa: F401  (re-exported: ``from course.callbacks import History``)
+from .tensors import global_grad_norm
 
 
 class ProgressBar(Callback):
     """A tqdm bar per epoch (a widget in Jupyter, text in a terminal) showing the latest logged loss."""
 
-    order = 10
+    order = ORDER["ProgressBar"]
 
     def __init__(self):
         self.bar = None
@@ -125,11 +58,10 @@ def format_metrics(row: dict) -> str:
 class PrintMetrics(Callback):
     """Prints one line per epoch: train loss / accuracy, validation loss / accuracy, lr, time."""
 
-    order = 30
+    order = ORDER["PrintMetrics"]
 
     def after_epoch(self, state):
-        history = next(c for c in state.callbacks if isinstance(c, History))
-        row = history.epochs[-1]
+        row = state.history.epochs[-1]
         print(f"epoch {row['epoch']}/{state.num_epochs} | {format_metrics(row)} "
               f"| lr {row['lr']:.2e} | {row['seconds']:.1f}s", flush=True)
 
@@ -169,7 +101,7 @@ class NaNGuard(Callback):
     ``DEVICE_CHECK_EVERY`` on a GPU, where a host read waits for all queued work.
     """
 
-    order = -20  # before anything else looks at the loss
+    order = ORDER["NaNGuard"]
     DEVICE_CHECK_EVERY = 50
 
     def __init__(self, check_every: int | None = None):
@@ -228,17 +160,14 @@ class Checkpoint(Callback):
     crash mid-write leaves the previous checkpoint intact.
     """
 
-    order = 20  # after History has recorded the epoch
+    order = ORDER["Checkpoint"]
 
     def __init__(self, path, extra: dict | None = None):
         self.path, self.extra = path, extra or {}
 
     def after_epoch(self, state):
-        from .checkpoint import save_checkpoint
-
-        history = next(c for c in state.callbacks if isinstance(c, History))
         save_checkpoint(self.path, state.model, state.optimizer, state.scaler, epoch=state.epoch + 1,
-                        step=state.step, history=history.state_dict(), **self.extra)
+                        step=state.step, history=state.history.state_dict(), **self.extra)
 
 
 class Monitor:
@@ -248,6 +177,10 @@ class Monitor:
         if name not in ("val_loss", "val_acc"):
             raise ValueError(f"monitor must be 'val_loss' or 'val_acc', got {name!r}.")
         self.name, self.min_delta = name, min_delta
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the best value: a new ``fit`` compares against its own epochs only."""
         self.best, self.best_epoch = None, 0
 
     def check(self, state) -> bool:
@@ -270,13 +203,18 @@ class EarlyStopping(Callback):
     ends (an in-memory copy, taken at each improvement).
     """
 
-    order = 40  # after History, Checkpoint and PrintMetrics have seen the epoch
+    order = ORDER["EarlyStopping"]
 
     def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0,
                  restore_best: bool = True):
         if patience < 1:
             raise ValueError(f"patience must be at least 1, got {patience}.")
         self.monitor_, self.patience, self.restore_best = Monitor(monitor, min_delta), patience, restore_best
+        self.wait_, self.best_weights_ = 0, None
+
+    def before_fit(self, state):
+        # Learned state is per fit: a reused instance must not compare against the last run's best.
+        self.monitor_.reset()
         self.wait_, self.best_weights_ = 0, None
 
     def after_epoch(self, state):
@@ -299,14 +237,15 @@ class EarlyStopping(Callback):
 class BestCheckpoint(Callback):
     """Keeps, at ``path``, the checkpoint of the epoch with the best ``monitor`` value so far."""
 
-    order = 35
+    order = ORDER["BestCheckpoint"]
 
     def __init__(self, path, monitor: str = "val_acc"):
         self.path, self.monitor_ = path, Monitor(monitor)
 
-    def after_epoch(self, state):
-        from .checkpoint import save_checkpoint
+    def before_fit(self, state):
+        self.monitor_.reset()  # per fit: a reused instance starts from no best
 
+    def after_epoch(self, state):
         if self.monitor_.check(state):
             save_checkpoint(self.path, state.model, state.optimizer, epoch=state.epoch + 1, step=state.step,
                             monitor=self.monitor_.name, value=self.monitor_.best)

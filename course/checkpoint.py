@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import paddle
 
-from .distributed import unwrap
 from .errors import CheckpointError
+from .rundir import checkpoint_file
+from .tensors import unwrap
 
 FORMAT = "course-checkpoint-v1"
 # Everything paddle.save writes for state dicts and optimizer state (NumPy 1 and 2 module names).
@@ -72,24 +73,27 @@ def safe_load(path) -> object:
 
 
 def save_safetensors(model, path) -> Path:
-    """Write the model's weights as ``.safetensors``: tensors only, safe to share and to load."""
+    """Write the model's weights as ``.safetensors``: tensors only, safe to share and to load.
+    Written atomically, as every file of this module (``atomic_write``)."""
     from safetensors.numpy import save_file
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file({k: v.numpy() for k, v in model.state_dict().items()}, str(tmp),
-              metadata={"format": "course-mnist-state-dict"})
-    os.replace(tmp, path)
-    return path
+    state = {k: v.numpy() for k, v in unwrap(model).state_dict().items()}
+    return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"format": "course-mnist-state-dict"}))
 
 
 def atomic_save(obj, path) -> Path:
-    """``paddle.save(obj, path)`` through a temporary file and ``os.replace``."""
+    """``paddle.save(obj, path)`` through a temporary file and ``os.replace`` (``atomic_write``)."""
+    return atomic_write(path, lambda tmp: paddle.save(obj, str(tmp)))
+
+
+def atomic_write(path, write) -> Path:
+    """Call ``write(tmp)`` to write a temporary file beside ``path``, flush it to disk, move it over
+    ``path`` with ``os.replace``; a crash leaves the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        paddle.save(obj, str(tmp))
+        write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -157,9 +161,7 @@ def save_checkpoint(path, model, optimizer=None, scaler=None, **meta) -> Path:
 def load_checkpoint(path) -> dict:
     """Read a checkpoint (or a bare state dict) into ``{'model', 'optimizer', 'meta'}``
     (and ``'scaler'``, the loss scaler's state or ``None``, for checkpoints written by ``save_checkpoint``)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.pdckpt"
+    path = checkpoint_file(path)  # a run directory means its checkpoint.pdckpt
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} not found. Pass a run directory or a "
                               ".pdckpt / .pdparams file written by this package or by paddle.save.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import warnings
 from dataclasses import fields
 
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 from .config import Config, resolve_config
 from .data import SPLITS
 from .errors import ConfigError, CourseError
+from .rundir import RunDir
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
@@ -55,19 +57,27 @@ def _boolean(text: str) -> bool:
 _boolean.__name__ = "true/false"
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, sweep: bool = False) -> None:
-    """One flag per ``Config`` field; with ``sweep=True`` each takes comma-separated values."""
+def _add_config_flags(parser: argparse.ArgumentParser, sweep: bool = False, only=None, flags=None) -> None:
+    """One flag per ``Config`` field; with ``sweep=True`` each takes comma-separated values.
+
+    ``only``: the fields to add (default: all, with defaults left out of the parsed arguments so
+    that we know which flags were given); a command with ``only`` gets each field's ``Config``
+    default. ``flags``: another flag name for a field (``{"eval_batch_size": "batch_size"}``).
+    """
     defaults = Config()
     for f in fields(Config):
-        names = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
+        if only is not None and f.name not in only:
+            continue
+        flag = (flags or {}).get(f.name, f.name)
+        names = [f"--{flag}"] + ([f"--{flag.replace('_', '-')}"] if "_" in flag else [])
         default = getattr(defaults, f.name)
-        kwargs = dict(dest=f.name, default=argparse.SUPPRESS,  # SUPPRESS: we know which flags were given
+        kwargs = dict(dest=flag, default=argparse.SUPPRESS if only is None else default,
                       help=f"{f.metadata['help']} (default: {default!r})")
         if f.type == "bool" and sweep:
             # --batch_norm (on for every run), --no-batch_norm (off), --batch_norm false,true (an axis)
             parser.add_argument(*names, nargs="?", const=[True], type=_comma_list(_boolean),
                                 metavar="BOOL,...", **kwargs)
-            parser.add_argument(*[n.replace("--", "--no-", 1) for n in names], dest=f.name,
+            parser.add_argument(*[n.replace("--", "--no-", 1) for n in names], dest=flag,
                                 action="store_const", const=[False], default=argparse.SUPPRESS,
                                 help=argparse.SUPPRESS)
             continue
@@ -115,23 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     finder = sub.add_parser("lr-find", help="learning-rate range test: loss against a rising learning rate",
                             description="Raise the learning rate from --start_lr to --end_lr over "
                                         "--num_steps batches, plot the loss, suggest a rate.")
-    finder.add_argument("--optimizer", default="adam", choices=Config.__dataclass_fields__["optimizer"]
-                        .metadata["choices"])
+    _add_config_flags(finder, only=("optimizer", "batch_size", "seed"))
     finder.add_argument("--start_lr", "--start-lr", type=float, default=1e-6, metavar="FLOAT")
     finder.add_argument("--end_lr", "--end-lr", type=float, default=1.0, metavar="FLOAT")
     finder.add_argument("--num_steps", "--num-steps", type=int, default=200, metavar="INT")
-    finder.add_argument("--batch_size", "--batch-size", type=int, default=64, metavar="INT")
-    finder.add_argument("--seed", type=int, default=0, metavar="INT")
     finder.add_argument("--out", default="lr_finder.png", metavar="PNG", help="where to save the plot")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a saved checkpoint or .pdparams file")
     evaluate.add_argument("--checkpoint", required=True, metavar="PATH",
                           help="a run directory, a .pdckpt checkpoint or a .pdparams state dict")
     evaluate.add_argument("--split", default="test", choices=SPLITS, help="which split to evaluate on")
-    evaluate.add_argument("--batch_size", "--batch-size", type=int, default=1000, metavar="INT")
-    evaluate.add_argument("--data_dir", "--data-dir", default=None, metavar="DIR",
-                          help="directory with the MNIST IDX files (default: the embedded copy)")
-    evaluate.add_argument("--device", default="auto", help="auto, cpu, gpu or gpu:N")
+    _add_config_flags(evaluate, only=("eval_batch_size", "data_dir", "device"),
+                      flags={"eval_batch_size": "batch_size"})
 
     dashboard = sub.add_parser("dashboard", help="serve the VisualDL dashboard of a log directory until Ctrl-C",
                                description="Start VisualDL on --logdir (every run directory below it is one "
@@ -162,8 +167,7 @@ def train_config(args: dict) -> Config:
     args = dict(args)
     resume = args.pop("resume", None)
     if resume is not None:
-        return Config.load(Path(resume if Path(resume).is_dir() else Path(resume).parent) / "config.json",
-                           ).replace(**args)
+        return Config.load(RunDir.of(resume).config).replace(**args)
     return resolve_config(**args)
 
 
@@ -171,6 +175,9 @@ def main(argv=None) -> int:
     # A shell starts background jobs with SIGINT ignored, and Python then never raises
     # KeyboardInterrupt. Restore it so `kill -INT` (or Ctrl-C after `fg`) always stops a run cleanly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Paddle warns on import that it found no ccache (used only to compile custom C++ operators,
+    # which this course never does). Filtered here, in the entry point, not by `import course`.
+    warnings.filterwarnings("ignore", message="No ccache found")
     command, args = parse(argv)
     try:
         if command == "dashboard":  # no Paddle needed: answers without its start-up time
@@ -193,7 +200,7 @@ def main(argv=None) -> int:
         elif command == "evaluate":
             if args["batch_size"] < 1:
                 raise ConfigError(f"batch_size must be at least 1, got {args['batch_size']}.")
-            evaluate_checkpoint(args["checkpoint"], args["split"], args["batch_size"], args["data_dir"],
+            evaluate_checkpoint(args["checkpoint"], args["split"], args["batch_size"], args["data_dir"] or None,
                                 args["device"])
         else:
             from .checkpoint import load_checkpoint, save_safetensors
@@ -236,11 +243,11 @@ def launch_train(nproc: int, config: Config, args: dict) -> int:
                           "another: leave --nproc out of the launched command.")
     env = distributed.launch_env(nproc, config.device)  # checked before a run directory exists
     resume = args.get("resume")
-    run_dir = (Path(resume) if Path(resume).is_dir() else Path(resume).parent) if resume else make_run_dir(config)
+    run_dir = RunDir.of(resume) if resume else RunDir(make_run_dir(config))
     worker_args = ["train", *config_flags(args)] + ([] if resume else ["--run_dir", str(run_dir)])
-    command = distributed.launch_command(nproc, worker_args, run_dir / "logs")
+    command = distributed.launch_command(nproc, worker_args, run_dir.logs)
     print(f"{nproc} processes: {' '.join(command)}", flush=True)
-    print(f"per-rank logs: {run_dir / 'logs'}/workerlog.<rank>; rank 0's output follows", flush=True)
+    print(f"per-rank logs: {run_dir.logs}/workerlog.<rank>; rank 0's output follows", flush=True)
     launcher = subprocess.Popen(command, env=env)
     try:
         code = launcher.wait()
@@ -249,7 +256,7 @@ def launch_train(nproc: int, config: Config, args: dict) -> int:
         return EXIT_INTERRUPTED
     if code:
         sys.stderr.write(f"python -m course train: error: a training process failed (launcher exit status "
-                         f"{code}); see {run_dir / 'logs'}/workerlog.<rank>\n")
+                         f"{code}); see {run_dir.logs}/workerlog.<rank>\n")
         return 1
     return 0
 

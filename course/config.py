@@ -139,6 +139,11 @@ def field_names() -> list[str]:
     return [f.name for f in fields(Config)]
 
 
+def field_types() -> dict[str, str]:
+    """``{field name: "int" | "float" | "str" | "bool"}`` (the annotations, as strings)."""
+    return {f.name: f.type for f in fields(Config)}
+
+
 def smoke_overrides() -> dict:
     """What ``COURSE_SMOKE=1`` changes: a small slice, one epoch, a loss point every 10 batches."""
     return {"train_subset": SMOKE_TRAIN_SUBSET, "eval_subset": SMOKE_EVAL_SUBSET, "num_epochs": 1,
@@ -146,6 +151,9 @@ def smoke_overrides() -> dict:
 
 
 def resolve_config(**overrides) -> Config:
-    """Defaults, then smoke mode (if ``COURSE_SMOKE`` is set), then explicit overrides."""
+    """Defaults, then smoke mode (if ``COURSE_SMOKE`` is set), then explicit overrides.
+
+    For entry points (the CLI, benchmarks, a notebook's settings cell): with ``is_smoke`` the only
+    readers of ``COURSE_SMOKE``; library functions take smoke mode as an argument or a config."""
     base = smoke_overrides() if is_smoke() else {}
     return Config().replace(**{**base, **overrides})

@@ -1,6 +1,7 @@
 """MNIST from the embedded IDX files (or a user directory), splits and loaders.
 
-Used by every notebook through ``data_process.get_MNIST_dataloader``.
+The lesson-facing ``data_process.get_MNIST_dataloader`` delegates here (and reads
+``COURSE_SMOKE``: this module reads no environment but ``COURSE_MNIST_DIR``).
 
 The hot path does no per-sample Python work: a split is read once (cached per
 process), normalized once into one float32 array, moved to the device once,
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import is_smoke, SMOKE_TRAIN_SUBSET, SMOKE_EVAL_SUBSET
+from .config import SMOKE_EVAL_SUBSET, SMOKE_TRAIN_SUBSET
 from .errors import DataError
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "mnist_data"
@@ -174,7 +175,10 @@ class MNISTLoader:
 
     Shuffling is a fresh permutation per epoch drawn from ``(seed, epoch)``, so
     epoch ``e`` sees the same order whether or not training was interrupted
-    before it (``set_epoch`` is how ``fit`` resumes).
+    before it. ``epoch`` changes through ``set_epoch`` (what ``fit`` calls before
+    each epoch) and when a pass over every batch finishes, so the lesson's own
+    loop gets a new order each epoch; a pass left early (a peek,
+    ``next(iter(loader))``, or a ``break``) leaves it, and the next order, as it was.
     """
 
     def __init__(self, images, labels, batch_size=64, shuffle=False, drop_last=False, seed=0,
@@ -208,13 +212,13 @@ class MNISTLoader:
         if self.shuffle:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples)
             order = paddle.to_tensor(order, place=self.X.place)  # one copy per epoch
-        self.epoch += 1
         for i in range(len(self)):
             if self.shuffle:
                 index = order[i * b:(i + 1) * b]
                 yield paddle.gather(self.X, index), paddle.gather(self.y, index)
             else:
                 yield self.X[i * b:(i + 1) * b], self.y[i * b:(i + 1) * b]
+        self.epoch += 1  # only a finished pass is an epoch
 
     def __call__(self):
         return iter(self)
@@ -244,21 +248,20 @@ def make_loader(split: str, batch_size: int = 64, *, train: bool | None = None, 
 
 
 def get_MNIST_dataloader(batch_size: int = 64, seed: int | None = None, subset: int | None = None,
-                         data_dir=None, train_split: str = "train", place=None):
+                         data_dir=None, train_split: str = "train", place=None, smoke: bool = False):
     """``train_loader, test_loader`` exactly as the course's ``data_process`` returns them.
 
     Defaults follow the lesson: batch 64, train = 60k shuffled with the last
     partial batch dropped (937 batches), test = 10k in order (157 batches, the
-    last one 16 images). With ``COURSE_SMOKE=1`` and no explicit ``subset`` the
-    loaders keep the first 2,000 train / 1,000 test images.
+    last one 16 images). With ``smoke=True`` and no explicit ``subset`` the
+    loaders keep the first 2,000 train / 1,000 test images (``data_process``'s
+    version passes ``smoke=is_smoke()``, i.e. ``COURSE_SMOKE=1``).
     ``seed=None`` draws a random shuffling seed (stored as ``train_loader.seed``).
-
-    Used by: notebooks/00_quickstart.ipynb and every chapter notebook.
     """
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**32))
     train_subset = test_subset = subset or 0
-    if subset is None and is_smoke():
+    if subset is None and smoke:
         train_subset, test_subset = SMOKE_TRAIN_SUBSET, SMOKE_EVAL_SUBSET
     train_loader = make_loader(train_split, batch_size, train=True, seed=seed, subset=train_subset,
                                data_dir=data_dir, place=place)

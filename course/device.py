@@ -1,6 +1,8 @@
 """Device choice, seeding and the environment report printed at the start of a run.
 
-Used by: ``python -m course train``, notebooks/00_quickstart.ipynb.
+``use_device`` and ``set_seed`` change process-wide state, as their names say; library code
+that needs a device and a seed for a while (``course.run.train_run``) runs inside
+``preserve_global_state()``, which puts the caller's device and random generators back.
 """
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import platform
 import random
 import re
+from contextlib import contextmanager
 
 import numpy as np
 import paddle
@@ -58,6 +61,26 @@ def set_seed(seed: int) -> None:
     paddle.seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
+
+
+@contextmanager
+def preserve_global_state():
+    """Run a block that may call ``use_device`` / ``set_seed``, then restore what they change:
+    Paddle's default device and the global generators of Paddle (CPU and CUDA), NumPy and
+    Python's ``random``. A notebook that calls ``train_run`` keeps its kernel's state."""
+    device = paddle.get_device()
+    paddle_cpu = paddle.get_rng_state("cpu")
+    paddle_cuda = paddle.get_cuda_rng_state() if gpu_count() else None
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        paddle.set_device(device)
+        paddle.set_rng_state(paddle_cpu, "cpu")
+        if paddle_cuda is not None:
+            paddle.set_cuda_rng_state(paddle_cuda)
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
 
 
 def paddle_distributions() -> list[str]:

@@ -11,9 +11,6 @@ accuracy over the epoch, measured while the weights were still changing, so it
 lags the end-of-epoch network; early in training it is often *below* validation
 accuracy. Evaluate the training split with ``course.train.evaluate`` when the
 exact figure matters.
-
-Used by: notebooks/2.8.3_train_val_test.ipynb, notebooks/2.8.4_regularization.ipynb,
-notebooks/homework/2-8.ipynb.
 """
 from __future__ import annotations
 
@@ -72,9 +69,11 @@ def fitting_verdict(history, *, gap_tolerance: float = 0.01, min_train_acc: floa
         training loss kept falling (the curves have crossed: more epochs now hurt).
 
     learned_above : float, default 0.5
-        Below this training accuracy (chance is 0.1) the network has hardly learned anything,
-        and the run is under-fitting whatever its curves do: a gap between two near-chance
-        accuracies is noise, not memorization.
+        Below this training accuracy the network has learned too little for its curves to say
+        anything about over-fitting, and the run is under-fitting whatever they do: a gap between
+        two low accuracies is noise, not memorization. This is not the chance level (accuracy
+        0.1; "at chance level", below 0.2, is ``course.metrics.at_chance_level``, which a sweep
+        reports as ``stalled``): a run between the two has learned, just not enough to judge.
 
     Otherwise over-fitting wins when both apply: a network can memorize its training set while
     its training accuracy is still below ``min_train_acc`` (a tiny or noisy training set).

@@ -23,8 +23,6 @@ differs is decided here, and ``fit`` itself is unchanged:
   ``1/world`` of the split; the result is that of the whole split.
 * The rank-0 rule: only rank 0 writes (run directory, checkpoints, plots, metrics.json,
   VisualDL, progress bars, epoch lines): ``main_process_only(callbacks)``.
-
-Used by: ``python -m course train --nproc N`` (``course.run``), tests/test_distributed.py.
 """
 from __future__ import annotations
 
@@ -34,8 +32,10 @@ from pathlib import Path
 
 import paddle
 
+from .device import gpu_count
 from .errors import ConfigError
-from .train import Callback
+from .events import ORDER, Callback
+from .tensors import unwrap  # noqa: F401  (re-exported: ``distributed.unwrap``)
 
 WORKER = Path(__file__).resolve().parent / "worker.py"  # the script every launched process runs
 
@@ -69,8 +69,6 @@ def rank_device(spec: str = "auto") -> str:
     """
     if get_world_size() == 1 or spec == "cpu":
         return spec
-    from .device import gpu_count
-
     if spec.startswith("gpu:"):
         raise ConfigError(f"device={spec!r}: under paddle.distributed.launch each process uses the GPU the "
                           "launcher gives it (choose them with its --devices); use --device auto or gpu.")
@@ -102,11 +100,6 @@ def wrap(model: paddle.nn.Layer) -> paddle.nn.Layer:
     over the ranks in ``backward``; ``state_dict()`` keys are the model's own.
     """
     return paddle.DataParallel(model) if get_world_size() > 1 else model
-
-
-def unwrap(model: paddle.nn.Layer) -> paddle.nn.Layer:
-    """The model inside a ``paddle.DataParallel`` (whose ``named_parameters`` add ``_layers.``)."""
-    return model._layers if isinstance(model, paddle.DataParallel) else model
 
 
 def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
@@ -197,7 +190,7 @@ class SyncMetrics(Callback):
     ranks (``reduce_metrics``) before ``History`` records them. Every rank must run it.
     """
 
-    order = -30  # before NaNGuard (-20) and History (-10) read the loss and the metrics
+    order = ORDER["SyncMetrics"]  # before NaNGuard and History read the loss and the metrics
 
     def after_loss(self, state):
         local = state.loss
@@ -224,8 +217,6 @@ def launch_env(nproc: int, device: str = "auto") -> dict:
     and a GPU job with too few GPUs, or a CPU job on a machine whose GPUs the launcher would
     use anyway, is refused up front with what to do instead.
     """
-    from .device import gpu_count
-
     env = dict(os.environ)
     gpus = gpu_count()
     if not gpus:

@@ -21,7 +21,7 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from .train import inference
+from .tensors import inference
 
 __all__ = ["LayerRecord", "ForwardRecorder", "layer_report", "format_report",
            "find_dead_units", "first_nonfinite_layer"]

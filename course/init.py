@@ -9,7 +9,9 @@ ReLU); biases zero. Two ways to choose another start:
 - on a built model: ``apply_init(model, "kaiming_normal")`` (weights of every conv and
   linear layer; biases set to ``bias_value``).
 
-Used by: notebooks/2.6.3 (initialization), ``Config.init`` / ``--init``.
+To compare optimizers or learning rates fairly, every run starts from the same weights:
+``fresh_model = SameStart(MNIST)`` keeps one set of initial weights and each ``fresh_model()``
+is a new network holding a copy of them.
 """
 from __future__ import annotations
 
@@ -85,3 +87,23 @@ def parameter_table(model: paddle.nn.Layer) -> str:
                      f"{values.std():>9.4f} {values.min():>9.4f} {values.max():>9.4f}")
     lines.append(f"{'total':<14} {'':<16} {total:>7}")
     return "\n".join(lines)
+
+
+class SameStart:
+    """Hands out new models that all start from the same initial weights.
+
+    ``SameStart(MNIST)`` builds one ``MNIST()`` (with Paddle's current random state: call
+    ``set_seed`` first for a reproducible start) and keeps a copy of its weights in
+    ``initial_state``; every call returns a new ``MNIST()`` loaded with that copy, so training
+    one model never changes where the next one starts. ``make_model``: any zero-argument
+    callable returning a ``paddle.nn.Layer``.
+    """
+
+    def __init__(self, make_model):
+        self.make_model = make_model
+        self.initial_state = {name: value.clone() for name, value in make_model().state_dict().items()}
+
+    def __call__(self) -> paddle.nn.Layer:
+        model = self.make_model()
+        model.set_state_dict(self.initial_state)
+        return model

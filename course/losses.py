@@ -12,8 +12,6 @@ and return the batch's mean loss (a 0-D tensor), so either can be passed to
   on the same scale per sample as cross-entropy). Its gradient passes through
   the softmax's Jacobian, so it fades exactly when a wrong prediction is
   confident: the reason classification uses cross-entropy.
-
-Used by: notebooks/2.8.6_normalization_and_loss.ipynb, ``python -m course train --loss``.
 """
 from __future__ import annotations
 

@@ -6,8 +6,6 @@ against log lr) before it reaches its minimum: safely below the rate at which th
 starts to climb. Only the part before the minimum counts, because a loss that has
 blown up (or a network whose ReLUs died, stuck at ln 10 = 2.30) can "fall" again afterwards.
 The model's and optimizer's state are restored afterwards, so training can start fresh.
-
-Used by: notebooks/2.6.1 (learning rate), ``python -m course lr-find``.
 """
 from __future__ import annotations
 
@@ -17,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .train import Callback, StopTraining, fit
+from .events import Callback, StopTraining
+from .optim import make_optimizer
+from .train import fit
 
 
 class LRRangeTest(Callback):
@@ -36,6 +36,9 @@ class LRRangeTest(Callback):
         self.smoothing, self.diverge_factor = smoothing, diverge_factor
         self.lrs, self.losses, self.smoothed = [], [], []
 
+    def before_fit(self, state):
+        self.lrs, self.losses, self.smoothed, self._avg = [], [], [], 0.0  # per fit
+
     def lr_at(self, k: int) -> float:
         return self.start_lr * (self.end_lr / self.start_lr) ** (k / max(self.num_steps - 1, 1))
 
@@ -49,7 +52,7 @@ class LRRangeTest(Callback):
         loss = float(state.loss)  # every step is a data point: one host read per step is the job
         self.losses.append(loss)
         # Exponential moving average, bias-corrected like Adam's so early points are not pulled to 0.
-        raw_avg = self.smoothing * getattr(self, "_avg", 0.0) + (1 - self.smoothing) * loss
+        raw_avg = self.smoothing * self._avg + (1 - self.smoothing) * loss
         self._avg = raw_avg
         smoothed = raw_avg / (1 - self.smoothing ** len(self.losses))
         self.smoothed.append(smoothed if math.isfinite(loss) else math.inf)
@@ -99,8 +102,6 @@ def lr_range_test(model, train_loader, optimizer: str = "adam", start_lr=1e-6, e
     With ``restore=True`` the model's parameters are put back afterwards. ``options`` go to
     ``LRRangeTest`` (``smoothing``, ``diverge_factor``).
     """
-    from .optim import make_optimizer
-
     saved_model = copy.deepcopy(model.state_dict()) if restore else None
     opt = make_optimizer(optimizer, start_lr, model.parameters(), **(optimizer_options or {}))
     finder = LRRangeTest(start_lr, end_lr, num_steps, **options)
@@ -120,7 +121,7 @@ def plot_lr_finder(result: LRFinderResult, path=None):
     """Loss against learning rate (log scale), the suggestion marked."""
     import matplotlib.pyplot as plt
 
-    from .plots import COURSE_PINK, show_or_save
+    from .plots import COURSE_PINK, show_or_save  # loads matplotlib: only when plotting
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(result.lrs, result.losses, color="0.75", label="loss per step")

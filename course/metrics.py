@@ -8,15 +8,24 @@ that number for comparison, ``accuracy`` / ``course.evaluate`` give the exact on
 
 Every function takes paddle Tensors or NumPy arrays; labels may be ``[N]`` or
 ``[N, 1]`` (the loaders yield ``[N, 1]``).
-
-Used by: notebooks/2.8.1_accuracy.ipynb.
 """
 from __future__ import annotations
 
 import numpy as np
 import paddle
 
-from .train import correct_count, inference  # the loop's counter; one definition of "correct" in the package
+from .tensors import correct_count, inference  # the loop's counter; one definition of "correct" in the package
+
+NUM_CLASSES = 10
+CHANCE_ACCURACY = 1 / NUM_CLASSES  # guessing one digit for every image
+# "At chance level": an accuracy below twice chance, i.e. the network has not learned to tell the
+# digits apart (a dead network, loss stuck at ln 10). ``course.sweep`` marks such runs ``stalled``.
+AT_CHANCE_BELOW = 2 * CHANCE_ACCURACY
+
+
+def at_chance_level(acc: float) -> bool:
+    """True when ``acc`` is at chance level (below ``AT_CHANCE_BELOW`` = 0.2 for 10 classes)."""
+    return acc < AT_CHANCE_BELOW
 
 
 def _as_tensor(x) -> paddle.Tensor:
@@ -199,7 +208,7 @@ def plot_confusion_matrix(cm, path=None, class_names=None, title: str = "confusi
     """
     import matplotlib.pyplot as plt
 
-    from .plots import show_or_save
+    from .plots import show_or_save  # loads matplotlib: only when plotting
 
     cm = np.asarray(cm)
     c = cm.shape[0]

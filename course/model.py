@@ -1,6 +1,6 @@
 """The tutorial CNN: two 5x5 convolutions with max-pooling and one fully connected layer.
 
-Used by every notebook through ``MNIST_network.MNIST``. Shapes for a batch of N::
+The lesson-facing ``MNIST_network.MNIST`` is this class. Shapes for a batch of N::
 
     inputs    [N, 1, 28, 28]
     conv1     [N, 20, 28, 28]   5x5, padding 2, stride 1, then ReLU
@@ -24,6 +24,7 @@ import paddle.nn.functional as F
 from paddle.nn import BatchNorm2D, Conv2D, Linear, MaxPool2D
 
 from . import cpu
+from .hooks import layer_settings
 
 INPUT_SHAPE = (1, 28, 28)
 
@@ -66,6 +67,7 @@ class MNIST(paddle.nn.Layer):
         self.fc = Linear(in_features=980, out_features=10, weight_attr=attrs.get("fc"))
         if batch_norm:
             self.bn1, self.bn2 = BatchNorm2D(20), BatchNorm2D(20)
+        self._content_rng = np.random.default_rng(0)  # check_content's channel choice; global np.random untouched
 
     def forward(self, inputs, label=None, check_shape=False, check_content=False):
         check_input(inputs)
@@ -138,10 +140,8 @@ class MNIST(paddle.nn.Layer):
 
     def _print_shapes(self, outputs) -> None:
         print("\n########## layer settings ##########")
-        for name in ("conv1", "conv2"):
-            conv = getattr(self, name)
-            print(f"{name} -- kernel_shape: {list(conv.weight.shape)}, "
-                  f"padding: {conv._padding}, stride: {conv._stride}")
+        for name in ("conv1", "conv2"):  # kernel_shape, padding, stride: what hooks.layer_report shows too
+            print(f"{name} -- " + ", ".join(f"{k}: {v}" for k, v in layer_settings(getattr(self, name)).items()))
         print(f"fc -- weight_shape: {list(self.fc.weight.shape)}, bias_shape: {list(self.fc.bias.shape)}")
         print("\n########## output shape of every layer ##########")
         for name, tensor in outputs:
@@ -154,7 +154,7 @@ class MNIST(paddle.nn.Layer):
             print("conv2 kernel [0][0]:\n", self.conv2.weight[0][0].numpy())
             print("\n########## one random channel of each convolution's output, first image ##########")
             for name, out in (("conv1", conv1_out), ("conv2", conv2_out)):
-                channel = np.random.randint(0, out.shape[1])
+                channel = int(self._content_rng.integers(0, out.shape[1]))
                 print(f"{name} output channel {channel}:\n", out[0][channel].numpy())
             print("\n########## logits of the first image ##########")
             print(logits[0].numpy(), "\n")

@@ -3,8 +3,6 @@
 Every name here is also a choice of ``--optimizer`` / ``--schedule`` (``course.config``).
 A wrong name or value raises ``ConfigError`` naming the valid choices or range.
 ``course.scratch`` has a from-scratch NumPy twin of each optimizer.
-
-Used by: ``python -m course train`` and notebooks/00_quickstart.ipynb.
 """
 from __future__ import annotations
 

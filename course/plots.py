@@ -2,7 +2,6 @@
 
 Shown inline in Jupyter (or in a window on a desktop backend); saved as PNG
 when the backend cannot show (a headless machine, a test) or when ``path`` is given.
-Used by: ``tools.plot`` (every notebook), ``python -m course train``.
 """
 from __future__ import annotations
 

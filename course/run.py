@@ -1,17 +1,17 @@
 """One complete run from a ``Config``: data, model, optimizer, callbacks, fit, test, outputs.
 
-This is the main job (``python -m course train``) and the unit a sweep repeats.
-A run directory holds::
+This is the main job (``python -m course train``) and the unit a sweep repeats. ``train_run``
+is a short sequence of named steps, each usable on its own from a notebook::
 
-    config.json        the resolved settings
-    checkpoint.pdckpt  model + optimizer + history after the last finished epoch (resume from it)
-    mnist.pdparams     the trained weights, loadable the lesson's way (model.load_dict(paddle.load(...)))
-    metrics.json       per-epoch metrics, the logged losses, test loss / accuracy, wall time, environment
-    metrics.csv        per-epoch metrics as a table
-    loss.png           the course's loss curve; curves.png: loss and accuracy per epoch
-    vdl/               VisualDL logs (visualdl --logdir runs)
-    logs/              with ``--nproc N``: each process's output, workerlog.<rank> (paddle.distributed.launch)
+    model = build_model(config)
+    train_loader, val_loader, test_loader = build_loaders(config)
+    optimizer, scheduler = build_optimizer(config, model, len(train_loader))
+    callbacks = build_callbacks(config, is_main=True, run_dir=None, scheduler=scheduler)
+    history = fit(model, train_loader, optimizer, config.num_epochs, val_loader=val_loader,
+                  loss_fn=make_loss(config.loss), callbacks=callbacks)
 
+The run directory's layout is ``course.rundir.RunDir``'s. ``train_run`` takes its device and
+seed from the config and gives the caller's back afterwards (``device.preserve_global_state``).
 In a multi-process job (``course.distributed``) every process runs ``train_run``; rank 0 alone
 writes the directory.
 """
@@ -25,40 +25,37 @@ from pathlib import Path
 import paddle
 
 from . import distributed
-from .amp import MixedPrecision
-from .callbacks import Checkpoint, History, LRSchedule, NaNGuard, PrintMetrics, ProgressBar
+from .amp import MixedPrecision, check_dtype
+from .callbacks import Checkpoint, LRSchedule, NaNGuard, PrintMetrics, ProgressBar
 from .checkpoint import atomic_save, load_checkpoint, load_into
 from .config import Config
 from .data import make_loader
-from .device import describe, set_seed, use_device
+from .device import describe, preserve_global_state, set_seed, use_device
+from .history import History
 from .init import apply_init
 from .losses import make_loss
 from .model import MNIST
 from .optim import make_optimizer, make_scheduler
 from .plots import plot, plot_history
+from .rundir import RunDir
 from .train import evaluate, fit
+from .visualdl_log import VisualDLLogger
 
 
 def run_dir_name(config: Config) -> str:
-    if config.run_name:
-        return config.run_name
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{config.optimizer}-lr{config.lr:g}-{config.schedule}-bs{config.batch_size}"
+    return config.run_name or RunDir.default_name(config.optimizer, config.lr, config.schedule,
+                                                  config.batch_size)
 
 
 def make_run_dir(config: Config) -> Path:
     """A new directory under ``config.out_dir``; never reuses an existing one (adds -2, -3 ...)."""
-    parent = Path(config.out_dir)
-    parent.mkdir(parents=True, exist_ok=True)
-    base = run_dir_name(config)
-    for suffix in range(1, 10_000):
-        candidate = parent / (base if suffix == 1 else f"{base}-{suffix}")
-        try:
-            candidate.mkdir()  # atomic: two runs started in the same second get different directories
-            return candidate
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"could not create a fresh run directory under {parent}")
+    return RunDir.create(config.out_dir, run_dir_name(config)).path
+
+
+# --------------------------------------------------------------------------- the build steps
+def build_model(config: Config) -> MNIST:
+    """The course CNN with the config's variant (``batch_norm``) and initialization (``init``)."""
+    return apply_init(MNIST(batch_norm=config.batch_norm), config.init)
 
 
 def build_loaders(config: Config):
@@ -76,6 +73,62 @@ def build_loaders(config: Config):
     return shard(train_loader, train=True), shard(val_loader), shard(test_loader)
 
 
+def build_optimizer(config: Config, model, steps_per_epoch: int):
+    """``(optimizer, scheduler)``: the config's optimizer over ``model``'s parameters, and its LR
+    scheduler (``None`` for a constant rate), to be stepped every batch (``LRSchedule``)."""
+    lr = make_scheduler(config.schedule, config.lr, steps_per_epoch, config.num_epochs)
+    optimizer = make_optimizer(config.optimizer, lr, model.parameters(), config.weight_decay, config.momentum,
+                               config.regularizer)
+    return optimizer, (None if isinstance(lr, float) else lr)
+
+
+def build_callbacks(config: Config, is_main: bool = True, *, run_dir: RunDir | None = None,
+                    scheduler=None) -> list:
+    """The run's callbacks: ``History`` first, ``NaNGuard``, the LR schedule, mixed precision, the
+    rank sync of a multi-process job; on the main process (``is_main``) also the ones that print
+    (``PrintMetrics``, ``ProgressBar``) and, with a ``run_dir``, those that write (``Checkpoint``,
+    ``VisualDLLogger``)."""
+    callbacks = [History(config.log_every), NaNGuard()]
+    if scheduler is not None:
+        callbacks.append(LRSchedule(scheduler, every="batch"))
+    if config.amp != "off":
+        callbacks.append(MixedPrecision(config.amp))  # an unsupported dtype: ConfigError
+    if distributed.get_world_size() > 1:
+        callbacks.append(distributed.SyncMetrics())
+    if is_main:  # the callbacks that print or write
+        callbacks.append(PrintMetrics())
+        if config.progress:
+            callbacks.append(ProgressBar())
+        if run_dir is not None:
+            callbacks.append(Checkpoint(run_dir.checkpoint, {"config": config.to_dict()}))
+            if config.visualdl:
+                callbacks.append(VisualDLLogger(run_dir.visualdl, config=config.to_dict()))
+    return callbacks
+
+
+def resume_from(checkpoint: dict, model, optimizer, callbacks) -> tuple[int, int]:
+    """Load a ``train_run`` checkpoint into the model, optimizer, history and loss scaler;
+    returns ``(start_epoch, start_step)`` for ``fit``."""
+    meta = load_into(model, checkpoint, optimizer)
+    for callback in callbacks:
+        if isinstance(callback, History):
+            callback.set_state_dict(meta["history"])
+        elif isinstance(callback, MixedPrecision):
+            callback.set_state_dict(checkpoint.get("scaler"))
+    return meta["epoch"], meta["step"]
+
+
+def prepare_run_dir(config: Config, resume=None, run_dir=None, is_main: bool = True) -> RunDir | None:
+    """The directory the run writes: the resumed run's, the given one, or a new one; ``None`` on the
+    other ranks of a multi-process job (the rank-0 rule). Saves ``config.json`` into it."""
+    if not is_main:
+        return None
+    run_dir = RunDir.of(resume) if resume is not None else RunDir(run_dir or make_run_dir(config))
+    config.save(run_dir.config)
+    return run_dir
+
+
+# --------------------------------------------------------------------------- the job
 def train_run(config: Config, resume: str | os.PathLike | None = None, extra_callbacks=(),
               run_dir: str | os.PathLike | None = None) -> dict:
     """Train, evaluate on the test set and write a run directory; returns ``metrics.json``'s content.
@@ -86,64 +139,40 @@ def train_run(config: Config, resume: str | os.PathLike | None = None, extra_cal
     ``run_dir``: an existing, empty directory to write into instead of a new one under
     ``config.out_dir`` (``python -m course train --nproc N`` makes it before it starts the job).
 
-    Under ``paddle.distributed.launch`` every process runs this; only rank 0 writes
-    (``course.distributed``) and ``run_dir`` is ``None`` in the others' results.
+    The device and seeds come from ``config``; the caller's default device and global random
+    generators are the same afterwards. Under ``paddle.distributed.launch`` every process runs
+    this; only rank 0 writes (``course.distributed``) and ``run_dir`` is ``None`` in the others' results.
     """
+    with preserve_global_state():
+        return _train_run(config, resume, extra_callbacks, run_dir)
+
+
+def _train_run(config, resume, extra_callbacks, run_dir) -> dict:
     started = time.perf_counter()
     device = use_device(distributed.rank_device(config.device))
     rank, world = distributed.init(device)
     main = distributed.is_main_process()
-    amp = MixedPrecision(config.amp) if config.amp != "off" else None  # an unsupported dtype: ConfigError
+    if config.amp != "off":
+        check_dtype(config.amp)  # before a run directory exists
     checkpoint = load_checkpoint(resume) if resume is not None else None
-    if resume is not None:
-        run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
-    elif run_dir is not None:
-        run_dir = Path(run_dir)
-    elif main:
-        run_dir = make_run_dir(config)
-    if main:
-        config.save(run_dir / "config.json")
-    else:
-        run_dir = None  # the rank-0 rule: the other processes write nothing
+    run_dir = prepare_run_dir(config, resume, run_dir, main)
     print(f"config: {json.dumps(config.to_dict())}")
     print(f"environment: {describe(device)}" + (f" | rank {rank} of {world} processes" if world > 1 else ""))
 
     set_seed(config.seed)
     train_loader, val_loader, test_loader = build_loaders(config)
-    model = apply_init(MNIST(batch_norm=config.batch_norm), config.init)
-    loss_fn = make_loss(config.loss)
-    lr = make_scheduler(config.schedule, config.lr, len(train_loader), config.num_epochs)
-    optimizer = make_optimizer(config.optimizer, lr, model.parameters(), config.weight_decay, config.momentum,
-                               config.regularizer)
-    history = History(config.log_every)
-    callbacks = [history, NaNGuard()]
-    if not isinstance(lr, float):
-        callbacks.append(LRSchedule(lr, every="batch"))
-    if amp is not None:
-        callbacks.append(amp)
-    if world > 1:
-        callbacks.append(distributed.SyncMetrics())
-    if main:  # the callbacks that print or write
-        callbacks += [PrintMetrics(), Checkpoint(run_dir / "checkpoint.pdckpt", {"config": config.to_dict()})]
-        if config.progress:
-            callbacks.append(ProgressBar())
-        if config.visualdl:
-            from .visualdl_log import VisualDLLogger
-            callbacks.append(VisualDLLogger(run_dir / "vdl", config=config.to_dict()))
-    callbacks += list(extra_callbacks)
-
+    model = build_model(config)
+    optimizer, scheduler = build_optimizer(config, model, len(train_loader))
+    callbacks = build_callbacks(config, main, run_dir=run_dir, scheduler=scheduler) + list(extra_callbacks)
     start_epoch = start_step = 0
     if checkpoint is not None:  # every rank loads it: optimizer state is not broadcast
-        meta = load_into(model, checkpoint, optimizer)
-        if amp is not None:
-            amp.set_state_dict(checkpoint.get("scaler"))
-        history.set_state_dict(meta["history"])
-        start_epoch, start_step = meta["epoch"], meta["step"]
+        start_epoch, start_step = resume_from(checkpoint, model, optimizer, callbacks)
         print(f"resuming {run_dir or resume} after epoch {start_epoch} (step {start_step})")
     model = distributed.wrap(model)  # paddle.DataParallel in a multi-process job
 
-    fit(model, train_loader, optimizer, config.num_epochs, val_loader=val_loader, loss_fn=loss_fn,
-        callbacks=callbacks, start_epoch=start_epoch, start_step=start_step)
+    loss_fn = make_loss(config.loss)
+    history = fit(model, train_loader, optimizer, config.num_epochs, val_loader=val_loader, loss_fn=loss_fn,
+                  callbacks=callbacks, start_epoch=start_epoch, start_step=start_step)
     test = distributed.reduce_metrics(evaluate(model, test_loader, loss_fn))
 
     results = {"run_dir": str(run_dir) if run_dir else None, "config": config.to_dict(), "device": device,
@@ -151,30 +180,36 @@ def train_run(config: Config, resume: str | os.PathLike | None = None, extra_cal
                "losses": history.losses, "loss_steps": history.loss_steps, "log_every": history.log_every,
                "stop_reason": history.stop_reason, "diverged": history.diverged, "test": test,
                "wall_seconds": time.perf_counter() - started}
-    if main:
+    if run_dir is not None:
         write_outputs(run_dir, model, history, results)
-    if history.stop_reason:
-        print(f"stopped early: {history.stop_reason}")
-        if history.diverged and main:
-            saved = run_dir / "checkpoint.pdckpt"
-            print("the model holds the parameters that produced the non-finite loss; "
-                  + (f"{saved} holds the last finished epoch ({len(history.epochs)})" if saved.exists()
-                     else "no epoch finished, so no checkpoint was written"))
-    print(f"test: loss {test['loss']:.4f} accuracy {test['acc']:.4f} ({test['n']} images)")
-    print(f"wall time {results['wall_seconds']:.1f}s; run directory: {run_dir or '(written by rank 0)'}")
+    report(results, history, run_dir)
     return results
 
 
-def write_outputs(run_dir: Path, model, history: History, results: dict) -> None:
+def report(results: dict, history: History, run_dir: RunDir | None) -> None:
+    """The run's last lines: why it stopped early (if it did), test loss and accuracy, wall time."""
+    if history.stop_reason:
+        print(f"stopped early: {history.stop_reason}")
+        if history.diverged and run_dir is not None:
+            saved = run_dir.checkpoint
+            print("the model holds the parameters that produced the non-finite loss; "
+                  + (f"{saved} holds the last finished epoch ({len(history.epochs)})" if saved.exists()
+                     else "no epoch finished, so no checkpoint was written"))
+    test = results["test"]
+    print(f"test: loss {test['loss']:.4f} accuracy {test['acc']:.4f} ({test['n']} images)")
+    print(f"wall time {results['wall_seconds']:.1f}s; run directory: {run_dir or '(written by rank 0)'}")
+
+
+def write_outputs(run_dir: RunDir, model, history: History, results: dict) -> None:
     """The run directory's weights, metrics and plots (rank 0 only in a multi-process job)."""
-    atomic_save(distributed.unwrap(model).state_dict(), run_dir / "mnist.pdparams")
-    with open(run_dir / "metrics.json", "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-    history.save_csv(run_dir / "metrics.csv")
+    run_dir = RunDir(run_dir)
+    atomic_save(distributed.unwrap(model).state_dict(), run_dir.weights)
+    run_dir.write_metrics(results)
+    history.save_csv(run_dir.metrics_csv)
     if history.losses:
-        plot(history.losses, path=run_dir / "loss.png")
+        plot(history.losses, path=run_dir.loss_plot)
     if history.epochs:
-        plot_history(history, path=run_dir / "curves.png")
+        plot_history(history, path=run_dir.curves_plot)
 
 
 def model_from_checkpoint(checkpoint: dict):
@@ -196,12 +231,14 @@ def model_from_checkpoint(checkpoint: dict):
 def evaluate_checkpoint(path, split: str = "test", batch_size: int = 1000, data_dir=None,
                         device: str = "auto", subset: int = 0) -> dict:
     """Load a checkpoint (or a bare ``.pdparams``) into ``MNIST`` and evaluate it on ``split``,
-    with the inputs and loss its run was trained with (``model_from_checkpoint``)."""
-    use_device(device)
-    model, config = model_from_checkpoint(load_checkpoint(path))
-    loader = make_loader(split, batch_size, train=False, subset=subset, data_dir=data_dir,
-                         normalized=config.normalize)
-    metrics = evaluate(model, loader, make_loss(config.loss))
+    with the inputs and loss its run was trained with (``model_from_checkpoint``).
+    The caller's default device is the same afterwards."""
+    with preserve_global_state():
+        use_device(device)
+        model, config = model_from_checkpoint(load_checkpoint(path))
+        loader = make_loader(split, batch_size, train=False, subset=subset, data_dir=data_dir,
+                             normalized=config.normalize)
+        metrics = evaluate(model, loader, make_loss(config.loss))
     print(f"{split}: loss {metrics['loss']:.4f} accuracy {metrics['acc']:.4f} ({metrics['n']} images)")
     return metrics
 

@@ -20,8 +20,6 @@ for float64 parameters (Momentum's ``momentum``; RMSProp's ``rho``, ``epsilon`` 
 ``momentum``; Adagrad's ``epsilon``; RAdam's ``beta1``, ``beta2`` and ``epsilon``), so pass
 ``float(np.float32(x))`` here to agree to the last digit. The learning rate and Adam's
 settings stay float64.
-
-Used by: ``course.trajectories`` (optimizer paths on 2-D surfaces).
 """
 from __future__ import annotations
 

@@ -3,111 +3,27 @@
 The loop is the lesson's loop, six steps in plain sight (forward, loss,
 backward, step, clear gradients, bookkeeping). Everything optional (progress
 bar, history, VisualDL, checkpoints, LR schedule, early stopping ...) is a
-callback: an object with methods named after the events below, each receiving
-the ``TrainState``. Raising ``StopTraining`` from a callback ends ``fit``
-cleanly; so does Ctrl-C (KeyboardInterrupt), which returns the history so far.
+callback: an object with methods named after the events of ``course.events`` (which
+also holds the table of callback order), each receiving the ``TrainState``. Raising
+``StopTraining`` from a callback ends ``fit`` cleanly; so does Ctrl-C (KeyboardInterrupt),
+which returns the history so far.
 
 ``state.scaler`` is Paddle's ``GradScaler``. Unless float16 mixed precision is on
 (``course.amp``) it is disabled: ``scaler.scale(loss)`` is ``loss`` and
 ``scaler.step(optimizer)`` is ``optimizer.step()``. Under ``paddle.distributed.launch`` the same loop runs in every
 process on a ``DataParallel`` model and a sharded loader (``course.distributed``).
-
-Used by: notebooks/00_quickstart.ipynb, ``python -m course train``.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import paddle
 import paddle.nn.functional as F
 
-EVENTS = ("before_fit", "before_epoch", "before_batch", "after_loss",
-          "after_backward", "after_batch", "after_epoch", "after_fit")
-
-
-class StopTraining(Exception):
-    """Raise from a callback to end ``fit`` after the current step; the message says why."""
-
-
-class Diverged(StopTraining):
-    """Raised (by ``callbacks.NaNGuard``) when the loss becomes NaN or inf."""
-
-
-class Callback:
-    """Base class: override any of the methods named in ``EVENTS``; lower ``order`` runs first."""
-
-    order = 0
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        for name in vars(cls):
-            if name.startswith(("before_", "after_")) and name not in EVENTS:
-                raise TypeError(f"{cls.__name__}.{name} is not a training event; "
-                                f"valid events: {', '.join(EVENTS)}.")
-
-
-@dataclass
-class TrainState:
-    """What callbacks see. Tensors stay on the device; read them with ``float()`` sparingly."""
-
-    model: paddle.nn.Layer
-    optimizer: Any
-    loss_fn: Callable
-    train_loader: Any
-    val_loader: Any = None
-    num_epochs: int = 1
-    callbacks: list = field(default_factory=list)
-    epoch: int = 0          # current epoch, 0-based
-    step: int = 0           # optimizer steps taken since the start of training (survives resume)
-    batch_idx: int = 0
-    X: Any = None           # [B, 1, 28, 28] images of the current batch
-    y: Any = None           # [B, 1] int64 labels
-    y_hat: Any = None       # [B, 10] logits
-    loss: Any = None        # 0-D tensor, mean loss of the batch
-    train_metrics: dict = field(default_factory=dict)  # {'loss', 'acc', 'n'} of the last epoch
-    val_metrics: dict = field(default_factory=dict)
-    logged_loss: float | None = None  # set by History on the steps where it records a loss, else None
-    grad_norm: Any = None   # 0-D tensor, set by GradientClip after backward (before clipping)
-    # Loss scaler of mixed precision (course.amp.MixedPrecision sets one); by default a disabled
-    # paddle.amp.GradScaler: scale(loss) is loss itself and step(optimizer) is optimizer.step().
-    scaler: Any = field(default_factory=lambda: paddle.amp.GradScaler(enable=False))
-    stop_reason: str = ""
-
-    def fire(self, event: str) -> None:
-        if event not in EVENTS:
-            raise ValueError(f"unknown training event {event!r}; valid events: {', '.join(EVENTS)}.")
-        for callback in self.callbacks:
-            method = getattr(callback, event, None)
-            if method is not None:
-                method(self)
-
-
-def correct_count(y_hat, y):
-    """Number of rows whose arg-max equals the label (a 0-D int64 tensor, stays on the device)."""
-    return (paddle.argmax(y_hat, axis=-1) == y.reshape([-1])).astype("int64").sum()
-
-
-@contextmanager
-def inference(model: paddle.nn.Layer):
-    """Eval mode (BatchNorm uses running statistics, dropout is off) without gradients;
-    the model's previous mode is restored afterwards, even on an error."""
-    was_training = model.training
-    model.eval()
-    try:
-        with paddle.no_grad():
-            yield model
-    finally:
-        if was_training:
-            model.train()
-
-
-def global_grad_norm(model: paddle.nn.Layer):
-    """L2 norm of all of ``model``'s gradients together: a 0-D float32 tensor on the device."""
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    with paddle.no_grad():
-        return paddle.sqrt(paddle.add_n([(g.astype("float32") ** 2).sum() for g in grads]))
+# The protocol and the tensor helpers live below the loop; re-exported here, where users found them.
+from .events import EVENTS, Callback, Diverged, StopTraining, TrainState  # noqa: F401
+from .history import History
+from .tensors import correct_count, global_grad_norm, inference  # noqa: F401
 
 
 def train_one_epoch(state: TrainState) -> dict:
@@ -172,12 +88,10 @@ def fit(model, train_loader, optimizer, num_epochs: int = 1, *, val_loader=None,
     start_epoch, start_step
         Where a resumed run continues (``course.checkpoint.resume`` supplies them).
     """
-    from .callbacks import History  # callbacks build on this module, not the other way round
-
     history = history or next((c for c in callbacks if isinstance(c, History)), None) or History()
     callbacks = sorted({id(c): c for c in [history, *callbacks]}.values(), key=lambda c: c.order)
     state = TrainState(model, optimizer, loss_fn or F.cross_entropy, train_loader, val_loader,
-                       num_epochs, callbacks, epoch=start_epoch, step=start_step)
+                       num_epochs, callbacks, epoch=start_epoch, step=start_step, history=history)
     try:
         state.fire("before_fit")
         for state.epoch in range(start_epoch, num_epochs):

@@ -4,8 +4,6 @@ Pictures for the optimizer and learning-rate chapters: the from-scratch optimize
 ``course.scratch`` walk a surface whose gradient is known exactly, so what you see is the
 update rule alone (no data, no noise). Figures go through ``course.plots.show_or_save``:
 inline in Jupyter, a PNG when headless.
-
-Used by: the optimizer / learning-rate lessons (``plot_trajectories``, ``plot_learning_rates``).
 """
 from __future__ import annotations
 

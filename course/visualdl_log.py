@@ -18,8 +18,6 @@ tag                        what                                     x axis
 ``samples/predictions``    a grid of digits, label and prediction   epoch
 hyper-parameters           the run's config (``add_hparams``)       --
 =========================  =======================================  ===========
-
-Used by: ``python -m course train`` (``course.run``), notebooks/2.8.5_visualdl.ipynb.
 """
 from __future__ import annotations
 
@@ -28,8 +26,8 @@ import math
 import numpy as np
 import paddle
 
-from .distributed import unwrap
-from .train import Callback, global_grad_norm, inference
+from .events import ORDER, Callback
+from .tensors import global_grad_norm, inference, unwrap
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
 
@@ -87,7 +85,7 @@ class VisualDLLogger(Callback):
         Log a histogram of every parameter after each epoch.
     """
 
-    order = 25  # after History (-10) has set ``state.logged_loss`` and LRSchedule (0) has stepped
+    order = ORDER["VisualDLLogger"]  # after History has read the loss, lr and the epoch's row
 
     def __init__(self, logdir, config: dict | None = None, *, grad_every: int | None = None,
                  num_images: int = 8, histograms: bool = True):
@@ -99,14 +97,9 @@ class VisualDLLogger(Callback):
     def before_fit(self, state):
         from visualdl import LogWriter
 
-        from .callbacks import History
-
         self.writer = LogWriter(logdir=self.logdir)
-        self.grad_every_ = self.grad_every
-        if self.grad_every_ is None:
-            history = next((c for c in state.callbacks if isinstance(c, History)), None)
-            self.grad_every_ = history.log_every if history is not None else 200
-        self._grad_norm = self._lr = None
+        self.grad_every_ = state.history.log_every if self.grad_every is None else self.grad_every
+        self._grad_norm = None
         self.samples_ = None
         if self.num_images and state.val_loader is not None:
             X, y = next(iter(state.val_loader))
@@ -117,8 +110,6 @@ class VisualDLLogger(Callback):
             self.writer.add_hparams({k: _hparam_value(v) for k, v in self.config.items()}, tags)
 
     def before_batch(self, state):
-        # The lr this step uses: LRSchedule steps the scheduler in after_batch, before we log.
-        self._lr = state.optimizer.get_lr()  # a Python float, no device sync
         if self.samples_ is None and self.num_images:
             self.samples_ = (state.X[:self.num_images], state.y[:self.num_images])
 
@@ -130,20 +121,18 @@ class VisualDLLogger(Callback):
             self._grad_norm = state.grad_norm if state.grad_norm is not None else global_grad_norm(state.model)
 
     def after_batch(self, state):
-        if state.logged_loss is not None:  # reuse History's reading: no extra device sync
+        if state.logged_loss is not None:  # reuse History's readings: no extra device sync
             self.writer.add_scalar("train/loss", state.logged_loss, state.step)
-            self.writer.add_scalar("train/lr", float(self._lr), state.step)
+            self.writer.add_scalar("train/lr", state.history.last_lr, state.step)
         if self._grad_norm is not None:
             self.writer.add_scalar("train/grad_norm", float(self._grad_norm), state.step)
             self._grad_norm = None
 
     def after_epoch(self, state):
         epoch = state.epoch + 1
-        values = {"train_loss": state.train_metrics["loss"], "train_acc": state.train_metrics["acc"],
-                  "val_loss": state.val_metrics.get("loss", math.nan),
-                  "val_acc": state.val_metrics.get("acc", math.nan),
-                  "lr": float(self._lr)}  # the rate the epoch's last batch was trained with, as History's
-        for name, value in values.items():
+        row = state.history.epochs[-1]  # History's row of this epoch: one definition of the numbers
+        for name in EPOCH_METRICS:
+            value = row[name]
             if not math.isnan(value):
                 self.writer.add_scalar(f"epoch/{name}", value, epoch)
         if self.histograms:  # one device-to-host copy of the weights per epoch

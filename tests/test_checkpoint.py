@@ -98,3 +98,22 @@ def test_temporaries_of_dead_writers_are_cleaned_up(tmp_path):
     stale.write_bytes(b"half")
     atomic_save({"v": 1}, tmp_path / "c.pdckpt")
     assert not stale.exists() and (tmp_path / "c.pdckpt").exists()
+
+
+def test_save_safetensors_is_atomic_and_cleans_up_after_a_failed_write(tmp_path, monkeypatch):
+    import safetensors.numpy
+
+    from course import save_safetensors
+
+    path = save_safetensors(MNIST(), tmp_path / "w.safetensors")
+    before = path.read_bytes()
+
+    def crash(tensors, filename, metadata=None):
+        open(filename, "wb").write(b"half a file")   # the writer dies mid-file
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", crash)
+    with pytest.raises(OSError):
+        save_safetensors(MNIST(), path)
+    assert path.read_bytes() == before                       # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]   # no temporary left behind

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from course.config import field_names
+from course.config import Config, field_names
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,3 +135,17 @@ def test_sweep_takes_on_off_flags_as_values_or_as_an_axis():
     bad = subprocess.run([sys.executable, "-m", "course", "sweep", "--batch_norm", "maybe"],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "'maybe' is not true or false" in bad.stderr
+
+
+def test_evaluate_and_lr_find_flags_come_from_config_fields():
+    from course.cli import parse
+
+    config = Config()
+    _, evaluate = parse(["evaluate", "--checkpoint", "x"])
+    assert (evaluate["batch_size"], evaluate["device"], evaluate["data_dir"]) == (
+        config.eval_batch_size, config.device, config.data_dir)
+    _, finder = parse(["lr-find"])
+    assert (finder["optimizer"], finder["batch_size"], finder["seed"]) == (config.optimizer, config.batch_size,
+                                                                           config.seed)
+    with pytest.raises(SystemExit):
+        parse(["lr-find", "--optimizer", "adamm"])   # the field's choices apply

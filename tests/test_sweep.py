@@ -2,6 +2,7 @@
 divergence recorded while the sweep goes on, table and overlay plot written."""
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from course import Config, ConfigError
-from course.sweep import grid, run_name, run_sweep
+from course.sweep import grid, read_table, run_name, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = Config(train_subset=256, eval_subset=200, num_epochs=1, visualdl=False, log_every=2)
@@ -43,6 +44,10 @@ def test_parallel_equals_sequential_and_resume_skips(tmp_path, capsys):
         assert p["losses"] == s["losses"]
     rows = list(csv.DictReader((tmp_path / "parallel" / "results.csv").open()))
     assert {r["run"] for r in rows} == {"optimizer-sgd_lr-0.01", "optimizer-adam_lr-0.01"}
+    # Rows carry their run's settings: nobody parses them back out of the run's name.
+    assert [(r["optimizer"], r["lr"]) for r in parallel] == [("sgd", 0.01), ("adam", 0.01)]
+    assert list(rows[0])[:3] == ["run", "optimizer", "lr"]
+    assert {r["run"]: r for r in read_table(tmp_path / "parallel" / "results.csv")} == {r["run"]: r for r in parallel}
     assert "| optimizer-adam_lr-0.01 | ok |" in (tmp_path / "parallel" / "results.md").read_text()
     assert (tmp_path / "parallel" / "losses.png").stat().st_size > 0
 
@@ -53,6 +58,7 @@ def test_parallel_equals_sequential_and_resume_skips(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "[skip] optimizer-sgd_lr-0.01" in out and "[skip] optimizer-adam" not in out
     assert [r["status"] for r in again] == ["ok", "ok", "ok"]
+    assert [r["optimizer"] for r in again] == ["sgd", "adam", "momentum"]  # skipped rows too
     assert again[1]["test_acc"] == parallel[1]["test_acc"]  # resumed from its checkpoint: same result
 
 
@@ -118,3 +124,15 @@ def test_killing_the_sweep_stops_its_workers(tmp_path):
     gone, alive = psutil.wait_procs(workers, timeout=30)
     assert not alive, f"workers still running after the sweep was killed: {alive}"
     assert not (tmp_path / "lr-0.03").exists()  # the queued run never started
+
+
+def test_read_table_gives_an_old_table_its_settings_from_the_overrides(tmp_path):
+    table = tmp_path / "results.csv"
+    table.write_text("run,status,final_train_loss,val_acc,test_acc,wall_seconds,error\n"
+                     "optimizer-adam_lr-0.001,ok,0.06,0.98,0.985,292.5,\n"
+                     "lr-0.0001_optimizer-sgd,stalled,2.3,,0.1135,200,dead\n")   # keys in another order
+    rows = read_table(table, grid(optimizer=["sgd", "adam"], lr=[0.0001, 0.001]))
+    assert [(r["optimizer"], r["lr"], r["status"]) for r in rows] == [("adam", 0.001, "ok"),
+                                                                       ("sgd", 0.0001, "stalled")]
+    assert rows[0]["test_acc"] == 0.985 and math.isnan(rows[1]["val_acc"])
+
