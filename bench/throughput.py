@@ -15,7 +15,7 @@ backward, Adam step, clear gradients) through the course's ``MNIST`` and loader;
 ``course.evaluate`` (no gradients) at the main job's evaluation batch (1000) and at 250. Other
 work on the machine slows every row alike only if it stays constant: the load average is printed.
 
-    python bench/throughput.py           # about 10 minutes on a 2-core CPU
+    python bench/throughput.py           # 29 minutes on the 2-core machine while other jobs overloaded it
     python bench/throughput.py --quick
 """
 from __future__ import annotations

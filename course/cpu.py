@@ -162,7 +162,8 @@ def describe() -> str:
     """``CPU levers: ...`` for the run header: which levers are on and why the others are not."""
     chosen = selected_levers()  # raises ConfigError on a bad COURSE_CPU_LEVERS: the run stops here
     if not chosen:
-        return f"CPU levers off ({ENV_SWITCH}={os.environ.get(ENV_SWITCH)})"
+        mkl = f"; {MKL_ENV}={os.environ[MKL_ENV]} is in the environment" if MKL_ENV in os.environ else ""
+        return f"CPU levers off ({ENV_SWITCH}={os.environ.get(ENV_SWITCH)}{mkl})"
     parts = []
     if "mkl_amd" in chosen:
         parts.append(f"mkl_amd {_mkl_status or set_mkl_env()}")
