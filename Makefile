@@ -15,9 +15,9 @@ PYTEST_ARGS ?=
 PY := $(VENV)/bin/python
 
 ifeq ($(PADDLE),none)
-EXTRAS := test,notebook,rebuild
+EXTRAS := test,notebook,rebuild,grade
 else
-EXTRAS := $(PADDLE),test,notebook,rebuild
+EXTRAS := $(PADDLE),test,notebook,rebuild,grade
 endif
 
 .PHONY: demo test clean

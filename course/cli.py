@@ -6,6 +6,8 @@
     python -m course sweep --optimizer sgd,adam --lr 0.001,0.01 --num_epochs 1 --jobs 2
     python -m course lr-find --optimizer adam
     python -m course dashboard [--logdir runs] [--port 8040] [--host 127.0.0.1]
+    python -m course homework generate
+    python -m course grade 2-8 submissions/*.ipynb --out grades
 
 Every ``train`` flag is a ``Config`` field (``--batch_size`` or ``--batch-size``).
 Bad flags or values exit with status 2 and one line on stderr, no traceback.
@@ -150,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", required=True, metavar="PATH",
                         help="a run directory, a .pdckpt checkpoint or a .pdparams state dict")
     export.add_argument("--out", required=True, metavar="FILE", help="the .safetensors file to write")
+    from .grade import add_parser as add_grade_parsers
+    add_grade_parsers(sub)   # grade HOMEWORK SUBMISSION... / homework generate
     return parser
 
 
@@ -180,6 +184,9 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore", message="No ccache found")
     command, args = parse(argv)
     try:
+        if command in ("grade", "homework"):
+            from .grade import command as grade_command
+            return grade_command(command, args)
         if command == "dashboard":  # no Paddle needed: answers without its start-up time
             from .dashboard import serve
             return serve(**args)

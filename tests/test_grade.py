@@ -1,0 +1,263 @@
+"""Homework grading: answer parsing, checks against measurement, student versions, and made-up submissions
+graded through the real ``python -m course grade`` command (smoke mode, real kernels)."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course import homework as hw
+from course.homework import hw2_3, hw2_8
+from course.homework.answers import parse_int, parse_number, parse_verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------------------------------ answers
+
+@pytest.mark.parametrize("text", ["over-fitting", "Overfit", "OVERFITTING", " over_fitting ", "过拟合", "过拟合了",
+                                  "过拟合。", "over fitting", "overfitted"])
+def test_verdict_accepts_the_forms_students_write(text):
+    assert parse_verdict(text) == "over-fitting"
+
+
+@pytest.mark.parametrize("text,verdict", [("欠拟合", "under-fitting"), ("Under-Fitting", "under-fitting"),
+                                          ("拟合良好", "fitting well"), ("fitting well", "fitting well"),
+                                          ("没有过拟合", None), ("不是过拟合", None), ("not overfitting", None),
+                                          ("过拟合还是欠拟合", None), ("", None), (7, None), (None, None)])
+def test_verdict_reads_other_verdicts_and_refuses_ambiguity(text, verdict):
+    assert parse_verdict(text) == verdict
+
+
+@pytest.mark.parametrize("value,expected", [(7, 7), (7.0, 7), ("7", 7), (" 7 ", 7), ("第 7 个 epoch", 7),
+                                            ("epoch 7", 7), (7.5, None), (True, None), ("7 或 8", None),
+                                            ("seven", None), (None, None)])
+def test_integers(value, expected):
+    assert parse_int(value) == expected
+
+
+@pytest.mark.parametrize("value,expected", [(0.01, 0.01), ("0.01", 0.01), ("1e-2", 0.01), (" 1E-2 ", 0.01),
+                                            (0, 0.0), (float("nan"), None), ("0.01x", None), (False, None)])
+def test_numbers(value, expected):
+    assert parse_number(value) == expected
+
+
+@pytest.mark.parametrize("name,expected", [("Momentum", "momentum"), (" ADAM ", "adam"), ("rms prop", "rmsprop"),
+                                           ("Ada-Grad", "adagrad"), ("动量", "momentum"), ("adamm", None), (3, None)])
+def test_optimizer_names(name, expected):
+    assert hw2_3.parse_optimizer(name) == expected
+
+
+# ------------------------------------------------------------------------------------------ 2-3 checks
+
+def test_2_3_tolerance_comes_from_the_measured_seed_spread():
+    rows = list(csv.DictReader(open(hw2_3.SWEEP_DIR / "seeds.csv", encoding="utf-8")))
+    accs = [float(r["acc"]) for r in rows]
+    mean = sum(accs) / len(accs)
+    sigma = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
+    assert hw2_3.tolerance() == pytest.approx(2 * 2 ** 0.5 * sigma)
+
+
+def test_2_3_settings_within_the_tolerance_tie_and_the_others_fail():
+    table, tol = hw2_3.load_table(), hw2_3.tolerance()
+    best = max(r["val_acc"] for r in table)
+    for row in table:
+        expected = row["val_acc"] >= best - tol
+        assert hw2_3.check_lr(row["optimizer"], row["lr"], table, tol).ok is expected, row
+
+
+def test_2_3_messages_never_name_the_best_setting():
+    table = hw2_3.load_table()
+    best = max(table, key=lambda r: r["val_acc"])
+    checks = [hw2_3.check_optimizer("sgd", table), hw2_3.check_optimizer("adagrad", table),
+              *(hw2_3.check_lr(o, lr, table) for o, lr in (("sgd", 0.0001), ("adagrad", 0.01), ("adam", 0.01)))]
+    for check in checks:
+        assert check.ok is False and best["optimizer"] not in check.message and f"{best['val_acc']:.4f}" not in check.message
+
+
+def test_2_3_reason_is_graded_by_rule_or_left_for_the_teacher():
+    assert hw2_3.check_reason("momentum 在 0.01 的 loss 曲线降得最快").ok is True
+    vague = hw2_3.check_reason("我觉得它最好")
+    assert vague.ok is None and vague.review is True
+    assert hw2_3.check_reason("").review is False and hw2_3.check_reason("").ok is None
+
+
+# ------------------------------------------------------------------------------------------ 2-8 checks
+
+def _given_smoke():
+    rows = [r for r in csv.DictReader(open(hw2_8.SEEDS_CSV, encoding="utf-8"))
+            if r["val_subset"] == "500" and r["seed"] == "1"]
+    return {"epochs_run": len(rows), "val_losses": [float(r["val_loss"]) for r in rows],
+            "val_accs": [float(r["val_acc"]) for r in rows], "train_accs": [float(r["train_acc"]) for r in rows],
+            "train_losses": [float(r["train_loss"]) for r in rows],
+            "final_val_loss": float(rows[-1]["val_loss"]), "final_val_acc": float(rows[-1]["val_acc"])}
+
+
+def test_2_8_tolerances_are_derived_from_the_seed_runs():
+    tols = hw2_8.tolerances(500)
+    assert tols["seeds"] == [1, 2, 3]
+    assert 0 < tols["EPOCH_TOL"] < tols["FIX_MARGIN"] == pytest.approx(2 * tols["EPOCH_TOL"])
+    assert 0 < tols["ACC_TOL"] < 0.05
+
+
+def test_2_8_a_fix_must_act():
+    given, tols = _given_smoke(), hw2_8.tolerances(500)
+    trained = []
+
+    def never_stops(wd, patience):   # what a patience too large to trigger gives: all 20 epochs, best restored
+        trained.append((wd, patience))
+        return {**given, "final_val_loss": min(given["val_losses"])}
+
+    for wd, patience in ((0, 0), (0.0, 0), (None, 0), (0, 20), (0, 100)):
+        check = hw2_8.check_fix(wd, patience, given, never_stops, tols)
+        assert check.ok is False, (wd, patience)
+    assert trained == []   # decided without training
+    assert hw2_8.check_fix(0, 15, given, never_stops, tols).ok is False   # trained, never triggered
+    assert "一直没有触发" in hw2_8.check_fix(0, 15, given, never_stops, tols).message
+    stopped = lambda wd, p: {**given, "epochs_run": 10, "final_val_loss": min(given["val_losses"])}
+    assert hw2_8.check_fix(0, "3.0", given, stopped, tols).ok is True
+    assert hw2_8.check_fix(-1, 0, given, stopped, tols).ok is None
+
+
+def test_2_8_epoch_ties_are_within_the_measured_jitter():
+    given, tols = _given_smoke(), hw2_8.tolerances(500)
+    best = given["val_losses"].index(min(given["val_losses"])) + 1
+    assert hw2_8.check_best_epoch(best, given, tols["EPOCH_TOL"]).ok is True
+    assert hw2_8.check_best_epoch(float(best), given, tols["EPOCH_TOL"]).ok is True
+    assert hw2_8.check_best_epoch(1, given, tols["EPOCH_TOL"]).ok is False
+    assert hw2_8.check_best_epoch(0, given, tols["EPOCH_TOL"]).ok is None
+
+
+# ------------------------------------------------------------------------------------------ student versions
+
+@pytest.mark.parametrize("homework", sorted(hw.HOMEWORKS))
+def test_committed_student_version_is_what_generation_produces(homework):
+    committed = (hw.STUDENT_DIR / f"{homework}.ipynb").read_text(encoding="utf-8")
+    assert committed == hw.render(hw.student_version(hw.read_source(homework))), \
+        "run `python -m course homework generate` and commit notebooks/homework/"
+
+
+@pytest.mark.parametrize("homework", sorted(hw.HOMEWORKS))
+def test_student_version_has_no_solution_teacher_note_or_hidden_test(homework):
+    source = hw.read_source(homework)
+    text = (hw.STUDENT_DIR / f"{homework}.ipynb").read_text(encoding="utf-8")
+    for line in hw.solution_lines(source):
+        assert line not in text
+    for marker in ("BEGIN SOLUTION", "HIDDEN TESTS", "教师备注", "参考答案"):
+        assert marker not in text
+    assert hw.questions(source) and set(hw.questions(source)) <= {
+        c.metadata["nbgrader"]["grade_id"] for c in nbformat.reads(text, as_version=4).cells}
+
+
+# ------------------------------------------------------------------------------------------ grading
+
+def _answer(nb, source):
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "answers":
+            cell.source = source
+    return nb
+
+
+def _submission(tmp, name, homework, answers, extra=None):
+    nb = _answer(nbformat.read(hw.STUDENT_DIR / f"{homework}.ipynb", as_version=4), answers)
+    if extra:
+        nb.cells.insert(2, nbformat.v4.new_code_cell(extra))
+    path = tmp / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _copied(tmp, homework):
+    key = next(c.source for c in hw.read_source(homework).cells if c.metadata.get("nbgrader", {}).get("solution"))
+    key = key.replace("### BEGIN SOLUTION\n", "").replace("### END SOLUTION", "")
+    return _submission(tmp, "copied", homework, key)
+
+
+def _grade(homework, paths, out, *extra):
+    env = {**os.environ, "COURSE_SMOKE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "course", "grade", homework, *map(str, paths), "--out", str(out),
+                           *extra], env=env, capture_output=True, text=True, timeout=1200, cwd=out.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        return {row["submission"]: row for row in csv.DictReader(f)}
+
+
+def test_grade_2_3_class(tmp_path):
+    """Made-up submissions, each a way students (or their code) go wrong; the batch always goes on."""
+    sub = tmp_path / "submitted"
+    sub.mkdir()
+    plain = 'my_best_optimizer = "adam"\nmy_best_lr = 0.001\nmy_reason = ""'
+    paths = [
+        _submission(sub, "right", "2-3", 'my_best_optimizer = "momentum"\nmy_best_lr = 0.01\n'
+                                         'my_reason = "momentum lr 0.01 的 loss 曲线下降最快"'),
+        _submission(sub, "words", "2-3", 'my_best_optimizer = " RMS Prop "\nmy_best_lr = "1e-3"\n'
+                                         'my_reason = "RMSProp 0.001 这条损失曲线最后最低"'),
+        _submission(sub, "wrong", "2-3", 'my_best_optimizer = "sgd"\nmy_best_lr = 0.0001\nmy_reason = "感觉"'),
+        _copied(sub, "2-3"),
+        _submission(sub, "raises", "2-3", plain + "\nraise RuntimeError('oops')"),
+        _submission(sub, "loops", "2-3", plain, "while True:\n    pass"),
+        _submission(sub, "allocates", "2-3", plain, "hoard = []\nwhile True:\n    hoard.append(bytearray(10**8))"),
+        _submission(sub, "escapes", "2-3", plain, "open('../escape.txt', 'w').write('x')\n"
+                                                  "import pathlib\n(pathlib.Path.home() / 'escape2.txt').write_text('x')"),
+        _submission(sub, "prints", "2-3", plain, "for _ in range(10**6):\n    print('x' * 100)"),
+        _submission(sub, "peeks", "2-3", plain + "\nimport os\nmy_reason = str(sorted(os.listdir('.')))"),
+        sub / "broken.ipynb",
+        sub / "other.ipynb",
+    ]
+    (sub / "broken.ipynb").write_text('{"cells": [', encoding="utf-8")
+    (sub / "other.ipynb").write_text((hw.STUDENT_DIR / "2-8.ipynb").read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "grades"
+    rows = _grade("2-3", paths, out, "--time_limit", "40", "--memory_mb", "2048", "--output_kb", "256")
+
+    assert list(rows) == [p.stem for p in paths]
+    assert (rows["right"]["status"], rows["right"]["total"]) == ("ok", "5")
+    assert (rows["words"]["status"], rows["words"]["total"]) == ("ok", "5")
+    assert rows["wrong"]["total"] == "0" and rows["wrong"]["needs_review"] == "reason"
+    assert rows["copied"]["status"] == "copied" and rows["copied"]["total"] == "0"
+    assert rows["raises"]["status"] == "raised" and "RuntimeError" in rows["raises"]["message"]
+    assert rows["raises"]["optimizer"] == "2"   # answers given before the error still count
+    assert rows["loops"]["status"] == "timeout" and rows["loops"]["total"] == "0"
+    assert rows["allocates"]["status"] == "memory"
+    assert rows["escapes"]["status"] == "wrote_outside" and "escape.txt" in rows["escapes"]["message"]
+    assert rows["prints"]["status"] == "output_limit" and rows["prints"]["lr"] == "2"
+    assert rows["peeks"]["status"] == "ok"   # its working directory held nothing of anyone's
+    assert rows["broken"]["status"] == "invalid" and rows["other"]["status"] == "wrong_homework"
+    assert not (tmp_path / "escape.txt").exists() and not list(tmp_path.rglob("escape*.txt"))
+    for name in rows:
+        assert (out / "feedback" / f"{name}.md").read_text(encoding="utf-8").startswith("# 作业 2-3 反馈")
+    assert "✅" in (out / "feedback" / "right.md").read_text(encoding="utf-8")
+
+
+def test_grade_2_8_class_caches_the_training(tmp_path):
+    sub = tmp_path / "submitted"
+    sub.mkdir()
+    given = _given_smoke()
+    best = given["val_losses"].index(min(given["val_losses"])) + 1
+    paths = [
+        _submission(sub, "words", "2-8", f'my_verdict = "过拟合了"\nmy_best_epoch = {best}.0\nmy_weight_decay = "0"\n'
+                                         f'my_patience = 3.0\nmy_reason = "验证损失在第 {best} 个 epoch 最低，之后回升"'),
+        _copied(sub, "2-8"),
+    ]   # wrong answers of 2-8 are covered by the check tests above: each kernel here trains the given run
+    out = tmp_path / "grades"
+    rows = _grade("2-8", paths, out, "--time_limit", "600")
+    assert rows["words"]["status"] == "ok" and rows["words"]["total"] == "8", rows["words"]
+    assert "问题 3 ✅" in (out / "feedback" / "words.md").read_text(encoding="utf-8")
+    assert rows["copied"]["status"] == "copied"
+    cached = sorted(p.name for p in (out / "cache").iterdir())
+    assert len(cached) == 2   # the given run and the one fix (patience 3)
+
+
+def test_retraining_is_cached_by_the_settings_chosen(tmp_path):
+    from course.grade import _cached
+
+    calls = []
+    compute = lambda: calls.append(1) or {"final_val_loss": 0.5}
+    for wd, patience in ((0, 3), (0.0, 3.0), ("0", "3")):   # the forms two students write the same fix in
+        from course.homework.hw2_8 import parse_fix
+        (wd, patience), _ = parse_fix(wd, patience)
+        assert _cached(tmp_path, {"hw": "2-8", "wd": float(wd), "patience": int(patience)}, compute) == {"final_val_loss": 0.5}
+    assert len(calls) == 1 and len(list(tmp_path.iterdir())) == 1
