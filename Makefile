@@ -15,9 +15,9 @@ PYTEST_ARGS ?=
 PY := $(VENV)/bin/python
 
 ifeq ($(PADDLE),none)
-EXTRAS := test,notebook,rebuild,grade
+EXTRAS := test,notebook,rebuild,grade,site
 else
-EXTRAS := $(PADDLE),test,notebook,rebuild,grade
+EXTRAS := $(PADDLE),test,notebook,rebuild,grade,site
 endif
 
 .PHONY: demo test clean
@@ -39,5 +39,15 @@ test: $(VENV)/.installed-$(PADDLE)
 bench: $(VENV)/.installed-$(PADDLE)
 	$(PY) bench/run_all.py $(ARGS)
 
+# Every notebook in a real kernel, full mode, two at a time -> build/notebooks/full/ and docs/notebooks.md
+# (scripts/run_notebooks.py). `make notebooks ARGS=--smoke` for smoke mode; ARGS=2.8.1 for one notebook.
+.PHONY: notebooks site
+notebooks: $(VENV)/.installed-$(PADDLE)
+	$(PY) scripts/run_notebooks.py $(ARGS)
+
+# The course as a static HTML site -> build/site/ (scripts/build_site.py, MkDocs + mkdocs-jupyter).
+site: $(VENV)/.installed-$(PADDLE)
+	$(PY) scripts/build_site.py $(ARGS)
+
 clean:
-	rm -rf $(VENV) test-output .pytest_cache *.egg-info
+	rm -rf $(VENV) test-output .pytest_cache *.egg-info build
