@@ -79,16 +79,21 @@ def lever_on(name: str) -> bool:
     return name in selected_levers()
 
 
-def cpu_vendor() -> str:
-    """``'AuthenticAMD'``, ``'GenuineIntel'`` ... from /proc/cpuinfo; ``''`` when it cannot be read."""
+def cpuinfo_field(key: str) -> str:
+    """The first ``key`` line of /proc/cpuinfo (``'vendor_id'``, ``'model name'`` ...); ``''`` when absent."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("vendor_id"):
+                if line.startswith(key):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return ""
+
+
+def cpu_vendor() -> str:
+    """``'AuthenticAMD'``, ``'GenuineIntel'`` ... from /proc/cpuinfo; ``''`` when it cannot be read."""
+    return cpuinfo_field("vendor_id")
 
 
 def paddle_is_gpu_wheel() -> bool:
