@@ -32,11 +32,11 @@ NUMPY ?= $(if $(filter 2.%,$(PADDLE_VERSION)),numpy<2,)
 PY := $(VENV)/bin/python
 
 ifeq ($(PADDLE),none)
-EXTRAS := test,notebook,grade
+EXTRAS := test,notebook,grade,site
 else ifneq ($(PADDLE_PIN),)
-EXTRAS := test,notebook,grade
+EXTRAS := test,notebook,grade,site
 else
-EXTRAS := $(PADDLE),test,notebook,grade
+EXTRAS := $(PADDLE),test,notebook,grade,site
 endif
 STAMP := $(VENV)/.installed-$(PADDLE)$(PADDLE_VERSION)
 
@@ -69,5 +69,15 @@ rebuild-check: .venv-rebuild/.installed
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(ARGS)
 
+# Every notebook in a real kernel, full mode, two at a time -> build/notebooks/full/ and docs/notebooks.md
+# (scripts/run_notebooks.py). `make notebooks ARGS=--smoke` for smoke mode; ARGS=2.8.1 for one notebook.
+.PHONY: notebooks site
+notebooks: $(STAMP)
+	$(PY) scripts/run_notebooks.py $(ARGS)
+
+# The course as a static HTML site -> build/site/ (scripts/build_site.py, MkDocs + mkdocs-jupyter).
+site: $(STAMP)
+	$(PY) scripts/build_site.py $(ARGS)
+
 clean:
-	rm -rf $(VENV) test-output .pytest_cache *.egg-info
+	rm -rf $(VENV) test-output .pytest_cache *.egg-info build

@@ -61,14 +61,8 @@ def course_pipeline_loader(num_workers: int = 0, shuffle: bool = True, subset: i
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from course.cpu import cpuinfo_field  # one reader of /proc/cpuinfo; imported when asked (it loads course)
+    return cpuinfo_field("model name") or platform.processor() or platform.machine()
 
 
 def memory_gb() -> float | None:

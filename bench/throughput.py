@@ -1,20 +1,21 @@
-"""Throughput: images per second for training and for evaluation, by CPU thread setting and batch size.
+"""Throughput: images per second for training and evaluation, Paddle's default vs each CPU lever vs PyTorch.
 
-A thread setting holds for a whole process (Paddle reads ``OMP_NUM_THREADS`` when it is imported
-and sets it to 1 if unset), so each setting is measured in its own fresh process:
+Every setting runs in its own fresh process (the MKL lever and thread counts act when Paddle
+loads), settings interleaved over repetitions, medians and ratios to the default:
 
-* ``default``: ``OMP_NUM_THREADS`` unset: what ``python -m course train`` gets (course.device
-  sets no thread count, so Paddle's own default, 1 thread, applies);
-* ``OMP_NUM_THREADS=N``: set in the environment before Paddle is imported;
-* ``set_num_threads(N)``: ``paddle.base.core.set_num_threads(N)`` after import (Paddle's math
-  library threads).
+* ``default``: ``COURSE_CPU_LEVERS=0``: Paddle's own paths (what the package did before the levers);
+* ``mkl_amd`` alone, ``pool_bias`` alone, ``all levers`` (``COURSE_CPU_LEVERS`` = the lever's name,
+  or unset): see course/cpu.py;
+* ``all levers + OMP_NUM_THREADS=2``: whether a second thread helps once the levers are on;
+* ``PyTorch``: the same network (same layers, Adam, cross-entropy, batch, thread count) on the same
+  images, when ``torch`` is importable: a peer, never a dependency (``pip install torch`` to see it).
 
-N is 2, half the cores and all the cores (just 2 on a 2-core machine). Training = the bare
-step (forward, loss, backward, Adam step, clear gradients) on the course CNN; evaluation =
-``course.evaluate`` (no gradients). Settings are interleaved over repetitions; medians. Nothing
-else should run on the machine: a busy core makes the 2-thread figures meaningless.
+One thread per process unless the row says otherwise. Training = the bare step (forward, loss,
+backward, Adam step, clear gradients) through the course's ``MNIST`` and loader; evaluation =
+``course.evaluate`` (no gradients) at the main job's evaluation batch (1000) and at 250. Other
+work on the machine slows every row alike only if it stays constant: the load average is printed.
 
-    python bench/throughput.py           # about 4 minutes on a 2-core CPU
+    python bench/throughput.py           # 29 minutes on the 2-core machine while other jobs overloaded it
     python bench/throughput.py --quick
 """
 from __future__ import annotations
@@ -27,61 +28,117 @@ import time
 
 from _common import header, md_table, median, parse_args, write_record
 
-NAME, TITLE = "throughput", "Throughput: images/s by CPU thread setting and batch size"
-TRAIN_BATCH_SIZES = (32, 64, 128)
-EVAL_BATCH_SIZES = (64, 1000)
+NAME, TITLE = "throughput", "Throughput: images/s, Paddle's default vs each CPU lever vs PyTorch"
+TRAIN_BATCH_SIZE = 64
+EVAL_BATCH_SIZES = (1000, 250)
+WARMUP = 3
 
 
 def worker(spec: dict) -> dict:
-    """Runs in a fresh process: the thread setting is already in the environment."""
-    import paddle
+    """Runs in a fresh process: the lever / thread settings are already in the environment."""
+    import course  # noqa: F401  (first: sets the MKL lever's variable before Paddle loads)
     import paddle.nn.functional as F
 
-    if spec.get("set_num_threads"):
-        paddle.base.core.set_num_threads(spec["set_num_threads"])
     from course import MNIST, evaluate, make_loader, make_optimizer, set_seed, use_device
+    from course.device import describe
 
     device = use_device("cpu")
-    result = {"omp_num_threads_seen": os.environ.get("OMP_NUM_THREADS"), "device": device,
-              "train": {}, "eval": {}}
-    for batch_size in TRAIN_BATCH_SIZES:
-        set_seed(0)
-        model = MNIST()
-        optimizer = make_optimizer("adam", 0.001, model.parameters())
-        steps = max(spec["train_images"] // batch_size, 2)
-        warmup = 3
-        loader = make_loader("train", batch_size, subset=(steps + warmup) * batch_size)
-        for i, (X, y) in enumerate(loader):
-            if i == warmup:
-                started = time.perf_counter()
-            loss = F.cross_entropy(model(X), y)
-            loss.backward()
-            optimizer.step()
-            optimizer.clear_grad()
-        float(loss)
-        result["train"][batch_size] = steps * batch_size / (time.perf_counter() - started)
+    result = {"environment": describe(device), "eval": {}}
+    set_seed(0)
+    model = MNIST()
+    optimizer = make_optimizer("adam", 0.001, model.parameters())
+    steps = max(spec["train_images"] // TRAIN_BATCH_SIZE, 2)
+    loader = make_loader("train", TRAIN_BATCH_SIZE, subset=(steps + WARMUP) * TRAIN_BATCH_SIZE)
+    for i, (X, y) in enumerate(loader):
+        if i == WARMUP:
+            started = time.perf_counter()
+        loss = F.cross_entropy(model(X), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+    result["final_loss"] = float(loss)
+    result["train"] = steps * TRAIN_BATCH_SIZE / (time.perf_counter() - started)
     for batch_size in EVAL_BATCH_SIZES:
         loader = make_loader("test", batch_size, subset=spec["eval_images"])
         evaluate(model, make_loader("test", batch_size, subset=batch_size))  # warm-up
         started = time.perf_counter()
         evaluate(model, loader)
-        result["eval"][batch_size] = spec["eval_images"] / (time.perf_counter() - started)
+        result["eval"][str(batch_size)] = spec["eval_images"] / (time.perf_counter() - started)
     return result
 
 
-def settings(cores: int) -> list[dict]:
-    counts = sorted({n for n in (2, cores // 2, cores) if 2 <= n <= cores})
-    found = [{"label": "default (OMP_NUM_THREADS unset: Paddle sets 1)", "env": {}, "threads": 1}]
-    found += [{"label": f"OMP_NUM_THREADS={n}", "env": {"OMP_NUM_THREADS": str(n)}, "threads": n} for n in counts]
-    found += [{"label": f"set_num_threads({n})", "env": {}, "set_num_threads": n, "threads": n} for n in counts]
+def torch_worker(spec: dict) -> dict:
+    """The same network and step in PyTorch, on the same images (the course's [-1, 1] scaling)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as TF
+    from torch import nn
+
+    from course.data import load_mnist
+
+    torch.set_num_threads(spec["threads"])
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 20, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
+                          nn.Conv2d(20, 20, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
+                          nn.Flatten(), nn.Linear(980, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+
+    def tensors(split, n):
+        images, labels = load_mnist(split)
+        X = torch.from_numpy((images[:n].astype(np.float32) - 127.5) / 127.5).reshape(-1, 1, 28, 28)
+        return X, torch.from_numpy(labels[:n].astype(np.int64))
+
+    steps = max(spec["train_images"] // TRAIN_BATCH_SIZE, 2)
+    X_all, y_all = tensors("train", (steps + WARMUP) * TRAIN_BATCH_SIZE)
+    order = torch.randperm(len(X_all))
+    for i in range(steps + WARMUP):
+        if i == WARMUP:
+            started = time.perf_counter()
+        idx = order[i * TRAIN_BATCH_SIZE:(i + 1) * TRAIN_BATCH_SIZE]
+        loss = TF.cross_entropy(model(X_all[idx]), y_all[idx])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    result = {"environment": f"torch {torch.__version__} | threads {torch.get_num_threads()}",
+              "final_loss": float(loss), "train": steps * TRAIN_BATCH_SIZE / (time.perf_counter() - started),
+              "eval": {}}
+    X_test, y_test = tensors("test", spec["eval_images"])
+    model.eval()
+    with torch.no_grad():
+        for batch_size in EVAL_BATCH_SIZES:
+            model(X_test[:batch_size])  # warm-up
+            started = time.perf_counter()
+            correct = sum(int((model(X_test[i:i + batch_size]).argmax(1) == y_test[i:i + batch_size]).sum())
+                          for i in range(0, len(X_test), batch_size))
+            result["eval"][str(batch_size)] = len(X_test) / (time.perf_counter() - started)
+    result["test_correct"] = correct
+    return result
+
+
+def torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def settings() -> list[dict]:
+    found = [{"label": "default (COURSE_CPU_LEVERS=0: Paddle's own paths)", "env": {"COURSE_CPU_LEVERS": "0"}},
+             {"label": "mkl_amd alone", "env": {"COURSE_CPU_LEVERS": "mkl_amd"}},
+             {"label": "pool_bias alone", "env": {"COURSE_CPU_LEVERS": "pool_bias"}},
+             {"label": "all levers (the package's default)", "env": {}},
+             {"label": "all levers + OMP_NUM_THREADS=2", "env": {"OMP_NUM_THREADS": "2"}}]
+    if torch_available():
+        found.append({"label": "PyTorch, same net, 1 thread", "env": {"COURSE_CPU_LEVERS": "0"}, "torch": True})
     return found
 
 
 def measure(setting: dict, train_images: int, eval_images: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "COURSE_CPU_LEVERS", "MKL_DEBUG_CPU_TYPE")}
     env.update(setting["env"])
-    spec = {"set_num_threads": setting.get("set_num_threads"), "train_images": train_images,
-            "eval_images": eval_images}
+    threads = int(setting["env"].get("OMP_NUM_THREADS", 1))
+    spec = {"train_images": train_images, "eval_images": eval_images, "torch": setting.get("torch", False),
+            "threads": threads}
     done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env,
                           capture_output=True, text=True, timeout=1800)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
@@ -92,64 +149,74 @@ def measure(setting: dict, train_images: int, eval_images: int) -> dict:
 
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        print("RESULT " + json.dumps(worker(json.loads(sys.argv[2]))), flush=True)
+        spec = json.loads(sys.argv[2])
+        print("RESULT " + json.dumps(torch_worker(spec) if spec["torch"] else worker(spec)), flush=True)
         return
 
     args = parse_args(NAME, __doc__.splitlines()[0], lambda p: p.add_argument(
-        "--reps", type=int, default=None, help="repetitions of each setting (default 2, quick 1)"))
+        "--reps", type=int, default=None, help="repetitions of each setting (default 3, quick 1)"))
     started = time.perf_counter()
     machine = header(TITLE, args.quick)
-    reps = args.reps or (1 if args.quick else 2)
-    train_images, eval_images = (640, 2000) if args.quick else (9600, 10000)
-    cores = os.cpu_count() or 1
-    chosen = settings(cores)
+    reps = args.reps or (1 if args.quick else 3)
+    train_images, eval_images = (640, 2000) if args.quick else (6400, 5000)
+    chosen = settings()
+    if not torch_available():
+        print("  (torch is not importable: no PyTorch row; `pip install torch` to add it)")
     runs = {s["label"]: [] for s in chosen}
     for rep in range(reps):
         for setting in chosen:
             runs[setting["label"]].append(measure(setting, train_images, eval_images))
             r = runs[setting["label"]][-1]
-            print(f"  rep {rep + 1}/{reps} {setting['label']:<48} train bs64 {r['train']['64']:7.0f} img/s, "
-                  f"eval bs1000 {r['eval']['1000']:7.0f} img/s (OMP_NUM_THREADS seen: {r['omp_num_threads_seen']})",
-                  flush=True)
+            print(f"  rep {rep + 1}/{reps} {setting['label']:<52} train {r['train']:6.0f} img/s, eval bs1000 "
+                  f"{r['eval']['1000']:6.0f} img/s, loss {r['final_loss']:.4f} | {r['environment']}", flush=True)
 
-    table, rows = {}, []
-    columns = [f"train bs {b}" for b in TRAIN_BATCH_SIZES] + [f"eval bs {b}" for b in EVAL_BATCH_SIZES]
+    columns = [f"train bs {TRAIN_BATCH_SIZE}"] + [f"eval bs {b}" for b in EVAL_BATCH_SIZES]
+    table = {}
     for setting in chosen:
         label = setting["label"]
-        figures = {f"train bs {b}": median(r["train"][str(b)] for r in runs[label]) for b in TRAIN_BATCH_SIZES}
+        figures = {columns[0]: median(r["train"] for r in runs[label])}
         figures.update({f"eval bs {b}": median(r["eval"][str(b)] for r in runs[label]) for b in EVAL_BATCH_SIZES})
         table[label] = figures
-    default = chosen[0]["label"]
-    print(f"\nimages/s, median of {reps} (ratio to the default in brackets); {train_images} training "
-          f"images per batch size, {eval_images} test images:")
-    print(f"  {'setting':<48}" + "".join(f"{c:>20}" for c in columns))
+    default, levers = chosen[0]["label"], "all levers (the package's default)"
+    print(f"\nimages/s, median of {reps} fresh processes (ratio to the default in brackets; min-max of the "
+          f"training figure); {train_images} training images, {eval_images} test images:")
+    rows = []
     for label, figures in table.items():
         cells = [f"{figures[c]:,.0f} ({figures[c] / table[default][c]:.2f}x)" for c in columns]
-        print(f"  {label:<48}" + "".join(f"{c:>20}" for c in cells))
+        train_all = [r["train"] for r in runs[label]]
+        cells[0] += f" [{min(train_all):,.0f}-{max(train_all):,.0f}]"
+        print(f"  {label:<52}" + "".join(f"{c:>28}" for c in cells))
         rows.append([label] + cells)
-
-    others = [label for label in table if label != default]
-    best = max(others, key=lambda label: table[label]["train bs 64"]) if others else default
-    gain = table[best]["train bs 64"] / table[default]["train bs 64"]
-    if best == default or gain < 1.1:
-        verdict = (f"keep the default (1 thread per process): the best other setting ({best}) trains at "
-                   f"batch 64 {gain:.2f}x as fast")
-    else:
-        verdict = (f"{best} trains a single run {gain:.2f}x as fast at batch 64; worth applying for one run "
-                   "on an idle machine, not for parallel sweep workers (each should keep 1 thread)")
-    print(f"\ncourse.device applies no thread setting: Paddle's default (OMP_NUM_THREADS=1) holds. {verdict}.")
+    gain = {c: table[levers][c] / table[default][c] for c in columns}
+    two = table["all levers + OMP_NUM_THREADS=2"][columns[0]] / table[levers][columns[0]]
+    threads = ("keep 1 thread per process" if two < 1.1 else
+               f"a second thread helps ({two:.2f}x) on an idle machine; the package still sets none")
+    verdict = (f"the levers train {gain[columns[0]]:.2f}x and evaluate {gain['eval bs 1000']:.2f}x (batch 1000) "
+               f"as fast as Paddle's default; OMP_NUM_THREADS=2 on top: {two:.2f}x ({threads})")
+    torch_label = next((s["label"] for s in chosen if s.get("torch")), None)
+    if torch_label:
+        verdict += (f"; PyTorch trains {table[torch_label][columns[0]] / table[levers][columns[0]]:.2f}x as fast "
+                    f"as the levers")
+    print(f"\n{verdict}.")
     results = {"reps": reps, "train_images": train_images, "eval_images": eval_images,
-               "images_per_second": table, "runs": runs, "best_for_training_bs64": best,
-               "gain_over_default": gain, "verdict": verdict}
-    section = (f"Images per second, median of {reps} fresh processes per setting (interleaved); ratio to "
-               f"the default in brackets. Training: {train_images} images per batch size (bare Adam step); "
-               f"evaluation: `course.evaluate` over {eval_images} test images. `course.device` sets no "
-               f"thread count, so the main job runs with Paddle's default of 1 thread. Verdict: {verdict}.\n\n"
-               + md_table(["setting"] + columns, rows))
-    headline = [["training throughput, batch 64 (default threads)",
-                 f"{table[default]['train bs 64']:,.0f} images/s; {best}: {gain:.2f}x that"],
-                ["evaluation throughput, batch 1000 (default threads)",
-                 f"{table[default]['eval bs 1000']:,.0f} images/s"]]
+               "images_per_second": table, "runs": runs, "gain_of_levers": gain,
+               "two_threads_over_levers": two, "verdict": verdict}
+    section = (f"Images per second, median of {reps} fresh processes per setting (settings interleaved), one "
+               f"thread unless the row says otherwise; ratio to Paddle's default in brackets, min-max of the "
+               f"training figure in square brackets. Training: {train_images} images, batch {TRAIN_BATCH_SIZE}, "
+               f"the bare Adam step through `course.MNIST` and `course.make_loader`; evaluation: "
+               f"`course.evaluate` over {eval_images} test images. The levers are described in "
+               f"`course/cpu.py` (`COURSE_CPU_LEVERS=0` turns them off); the PyTorch row is the same network "
+               f"on the same images, measured as a peer. Verdict: {verdict}.\n\n"
+               + md_table(["setting"] + columns, rows)
+               + "\n\nWhere the time goes, per operator: `python bench/profile_step.py` "
+                 "(with `COURSE_CPU_LEVERS=0` for Paddle's default paths).")
+    headline = [["training throughput, batch 64: all CPU levers vs Paddle's default",
+                 f"{table[levers][columns[0]]:,.0f} vs {table[default][columns[0]]:,.0f} images/s "
+                 f"({gain[columns[0]]:.2f}x)"],
+                ["evaluation throughput, batch 1000: all CPU levers vs Paddle's default",
+                 f"{table[levers]['eval bs 1000']:,.0f} vs {table[default]['eval bs 1000']:,.0f} images/s "
+                 f"({gain['eval bs 1000']:.2f}x)"]]
     write_record(args, NAME, TITLE, machine, results, headline, section, started)
 
 

@@ -3,6 +3,10 @@
 The from-scratch optimizers stay in their own namespace (``from course.scratch import
 Adam``) so they are never mistaken for ``paddle.optimizer``'s.
 
+Importing the package sets one environment variable for the whole process when it helps
+(``MKL_DEBUG_CPU_TYPE=5`` on AMD CPUs, before Paddle loads; ``COURSE_CPU_LEVERS=0`` prevents it):
+see ``course.cpu``.
+
 Public names are imported lazily (PEP 562) so that ``python -m course --help``
 and bad command lines answer without first loading Paddle (a few seconds).
 """
@@ -13,6 +17,13 @@ import zlib  # noqa: F401  before Paddle: Paddle 2.6 bundles a zlib that crashes
 from .compat import check_startup
 
 check_startup()  # a Paddle older than 2.6, or Paddle 2.6 imported before zlib: one line, not a segfault
+
+from . import cpu as _cpu
+
+# The one process-wide side effect of `import course`: put MKL_DEBUG_CPU_TYPE=5 in os.environ on
+# an AMD CPU with Paddle's CPU wheel, before Paddle (and its bundled MKL 2019) is loaded, unless the
+# user set it or turned the lever off (COURSE_CPU_LEVERS=0). Why and when: course/cpu.py.
+_cpu.remember_mkl_status(_cpu.set_mkl_env())
 
 __version__ = "0.1.0"
 

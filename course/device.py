@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import numpy as np
 import paddle
 
+from . import cpu
 from .errors import ConfigError
 
 
@@ -99,13 +100,16 @@ def paddle_distributions() -> list[str]:
 
 
 def describe(device: str) -> str:
-    """One line: Paddle version, device, CUDA / cuDNN versions, CPU threads, Python."""
+    """One line: Paddle version, device, CUDA / cuDNN versions, CPU threads, CPU levers, Python."""
     parts = [f"paddle {paddle.__version__}", f"device {device}"]
     if paddle.is_compiled_with_cuda():
         parts.append(f"CUDA {paddle.version.cuda()} cuDNN {paddle.version.cudnn()}")
     threads = os.environ.get("OMP_NUM_THREADS", "default")
-    parts += [f"CPU cores {os.cpu_count()}", f"OMP_NUM_THREADS {threads}",
-              f"python {platform.python_version()}"]
+    parts += [f"CPU cores {os.cpu_count()}", f"OMP_NUM_THREADS {threads}"]
+    parts.append(cpu.describe())
+    if device == "cpu" and (os.cpu_count() or 1) > 1 and int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) == 1:
+        parts.append(cpu.processes_note())
+    parts.append(f"python {platform.python_version()}")
     wheels = paddle_distributions()
     if len(wheels) > 1:
         parts.append(f"WARNING: {' and '.join(wheels)} are both installed and share one `paddle` "

@@ -23,6 +23,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle.nn import BatchNorm2D, Conv2D, Linear, MaxPool2D
 
+from . import cpu
 from .hooks import layer_settings
 
 INPUT_SHAPE = (1, 28, 28)
@@ -81,6 +82,13 @@ class MNIST(paddle.nn.Layer):
 
     def forward(self, inputs, label=None, check_shape=False, check_content=False):
         check_input(inputs)
+        if not (check_shape or check_content) and self._pool_bias_path():
+            pool2_out = self._conv_pool_bias_relu(self._conv_pool_bias_relu(inputs, self.conv1, self.max_pool1),
+                                                  self.conv2, self.max_pool2)  # [N, 20, 7, 7]
+            logits = self.fc(paddle.reshape(pool2_out, [pool2_out.shape[0], -1]))
+            if label is not None:
+                return logits, paddle.metric.accuracy(input=F.softmax(logits), label=label)
+            return logits
         conv1_out = self.conv1(inputs)              # [N, 20, 28, 28]
         if self.batch_norm:
             conv1_out = self.bn1(conv1_out)
@@ -102,6 +110,44 @@ class MNIST(paddle.nn.Layer):
             acc = paddle.metric.accuracy(input=F.softmax(logits), label=label)
             return logits, acc
         return logits
+
+    # The CPU lever `pool_bias` (course/cpu.py). The course's order is conv (with bias) -> ReLU ->
+    # max-pool. Paddle's CPU kernel for the broadcast add of a [20] bias onto [N, 20, 28, 28], and
+    # its gradient, took about a third of a training step here (bench/profile_step.py). Max-pooling
+    # commutes with adding a per-channel constant (max(a_i + b) = max(a_i) + b, and rounding a + b
+    # to float32 is monotone in a, so this holds bit for bit) and with ReLU (monotone), so
+    #     maxpool(relu(conv(x, w) + b)) == relu(maxpool(conv(x, w)) + b)
+    # and the add and the ReLU run on the pooled tensor, 4x smaller. Same parameters (the layers'
+    # own weight and bias), same state_dict; only the order of two cheap operations changes.
+    # Not taken when someone looks at the course's tensors (the conv output with its bias, before
+    # pooling): check_shape / check_content, forward hooks on the sub-layers (course.hooks), or when
+    # a layer is not the plain one (BatchNorm between conv and ReLU does not commute with pooling).
+    _PATH_LAYERS = ("conv1", "max_pool1", "conv2", "max_pool2")
+
+    @paddle.jit.not_to_static
+    def _pool_bias_path(self) -> bool:
+        if self.batch_norm or not cpu.lever_on("pool_bias"):
+            return False
+        for name in self._PATH_LAYERS:
+            layer = getattr(self, name)
+            if (getattr(layer, "_forward_pre_hooks", None) or getattr(layer, "_forward_post_hooks", None)
+                    or type(layer) not in (Conv2D, MaxPool2D)):
+                return False
+        for conv in (self.conv1, self.conv2):
+            if conv.bias is None or conv._padding_mode != "zeros" or conv._data_format != "NCHW":
+                return False
+        for pool in (self.max_pool1, self.max_pool2):
+            if pool.padding != 0 or pool.ceil_mode or pool.return_mask or pool.data_format != "NCHW":
+                return False
+        return True
+
+    @staticmethod
+    def _conv_pool_bias_relu(x, conv, pool):
+        """``relu(maxpool(conv(x, w)) + b)``: equal to ``maxpool(relu(conv(x)))`` (see above)."""
+        pre_bias = F.conv2d(x, conv.weight, None, stride=conv._stride, padding=conv._padding,
+                            dilation=conv._dilation, groups=conv._groups)
+        pooled = F.max_pool2d(pre_bias, kernel_size=pool.ksize, stride=pool.stride)
+        return F.relu(pooled + paddle.reshape(conv.bias, [1, -1, 1, 1]))
 
     def _print_shapes(self, outputs) -> None:
         print("\n########## layer settings ##########")

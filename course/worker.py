@@ -16,6 +16,8 @@ if __name__ == "__main__":
     # that holds the package there instead (the repository root, or site-packages).
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+    # `course` first, Paddle after: importing course sets the CPU levers' environment before Paddle's
+    # MKL loads (course/cpu.py; the launcher also passes on the parent's environment).
     from course.cli import main
 
     sys.exit(main())

@@ -73,7 +73,9 @@ def test_two_processes_take_the_same_steps_as_one(one_process, two_processes):
     assert_same_params(rank1, rank0, rtol=0, atol=0)  # the ranks hold identical parameters
     single = load_params(Path(one_process["run_dir"]) / "mnist.pdparams")
     # The same 10 updates as one process with batch 64; only float32 summation order differs.
-    assert_same_params(rank0, single, rtol=1e-5, atol=1e-6)
+    # With MKL's AVX2 path (the mkl_amd CPU lever, course/cpu.py) batch-32 and batch-64 products
+    # sum in other orders, and Adam turns that into up to 3.5e-6 in one of 9,800 fc weights.
+    assert_same_params(rank0, single, rtol=1e-5, atol=1e-5)
     assert_same_params(load_params(out / "runs" / "two" / "mnist.pdparams"), rank0, rtol=0, atol=0)
 
 
@@ -123,7 +125,7 @@ def test_cli_nproc_starts_the_launcher_and_keeps_per_rank_logs(one_process, tmp_
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["test"]["n"] == 201
     assert_same_params(load_params(run_dir / "mnist.pdparams"),
-                       load_params(Path(one_process["run_dir"]) / "mnist.pdparams"), rtol=1e-5, atol=1e-6)
+                       load_params(Path(one_process["run_dir"]) / "mnist.pdparams"), rtol=1e-5, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- in this process

@@ -74,6 +74,8 @@ def test_symmetric_constant_weights_cannot_learn_but_default_init_can():
         kernels = model.conv1.weight.numpy().reshape(20, -1)
         results[scheme] = (evaluate(model, make_loader("test", 500, subset=1000))["acc"],
                            float(np.abs(kernels - kernels[0]).max()))
-    assert results["constant"][1] == 0.0           # all 20 conv1 kernels still identical
+    # all 20 conv1 kernels still identical, up to rounding: the CPU levers' kernels (course/cpu.py)
+    # sum some channels in another order (pool_bias: 7.5e-9 here; Paddle's default path: exactly 0)
+    assert results["constant"][1] < 1e-6
     assert results["default"][1] > 0.01
     assert results["default"][0] > results["constant"][0]

@@ -1,0 +1,237 @@
+"""Run the course notebooks as students run them, time them, and record the times.
+
+    python scripts/run_notebooks.py                 # every notebook, full mode, two at a time
+    python scripts/run_notebooks.py --smoke         # the same in smoke mode (COURSE_SMOKE=1)
+    python scripts/run_notebooks.py 2.8.1 00_quick  # only the notebooks whose name contains one of these
+    python scripts/run_notebooks.py --jobs 1        # one at a time
+
+Each notebook runs top to bottom in a real Jupyter kernel (nbclient), in its own folder as the working
+directory, like ``tests/test_notebooks.py`` does. The executed copy, with its outputs, goes to
+``build/notebooks/<full|smoke>/`` (never into ``notebooks/``, which is committed without outputs);
+``make site`` renders those copies.
+
+Afterwards ``docs/notebooks.md`` is rewritten: one row per notebook with its full-mode and smoke-mode wall
+times and results and a ``total: N min`` line. Rows of notebooks that were not run this time are kept,
+so re-running one notebook updates only its row. Then the first cell of each notebook is given its
+measured full-mode time, from that table (a line between two HTML comments, never typed by hand);
+``--no-stamp`` skips this.
+
+The exit status is 1 when any notebook failed (the failing cell's error is printed).
+"""
+import argparse
+import datetime as _dt
+import os
+import re
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = ROOT / "notebooks"
+BUILD_DIR = ROOT / "build" / "notebooks"
+TABLE = ROOT / "docs" / "notebooks.md"
+MODES = ("full", "smoke")
+STAMP_BEGIN = "<!-- measured-time -->"
+STAMP_END = "<!-- /measured-time -->"
+TIMEOUT = 3600  # seconds for one cell; a full-mode training cell takes minutes, never an hour
+
+
+def all_notebooks():
+    """Chapter notebooks in the course's order (their names sort that way), then the homework."""
+    found = sorted(p for p in NOTEBOOKS_DIR.glob("*.ipynb"))
+    found += sorted(p for p in (NOTEBOOKS_DIR / "homework").glob("*.ipynb"))
+    return found
+
+
+def key_of(path: Path) -> str:
+    """The notebook's name in the table: its path under notebooks/ without the suffix."""
+    try:
+        return path.relative_to(NOTEBOOKS_DIR).with_suffix("").as_posix()
+    except ValueError:  # a notebook elsewhere (the runner's own tests)
+        return path.stem
+
+
+def run_one(path_str: str, mode: str, out_str: str):
+    """Execute one notebook in a fresh kernel; returns (key, seconds, result). Runs in a worker process."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    path, out = Path(path_str), Path(out_str)
+    env_before = dict(os.environ)
+    if mode == "smoke":
+        os.environ["COURSE_SMOKE"] = "1"
+    else:
+        os.environ.pop("COURSE_SMOKE", None)
+    os.environ.pop("MPLBACKEND", None)  # the kernel uses its inline backend, so figures are kept as outputs
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    result = "ok"
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        result = "failed: " + (str(error).strip().splitlines() or ["error"])[-1][:160]
+    except Exception as error:  # a dead kernel, a timeout: still a row in the table
+        result = f"failed: {type(error).__name__}: {str(error)[:160]}"
+    seconds = time.perf_counter() - start
+    result = re.sub(r"\x1b\[[0-9;]*m", "", result)  # the traceback's terminal colours
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out)
+    os.environ.clear()
+    os.environ.update(env_before)
+    return key_of(path), seconds, result
+
+
+def fmt_time(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    return f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def parse_time(text: str):
+    match = re.fullmatch(r"(?:(\d+) min)?\s*(?:(\d+) s)?", text.strip())
+    if not text.strip() or not match or not any(match.groups()):
+        return None
+    return int(match.group(1) or 0) * 60 + int(match.group(2) or 0)
+
+
+HEADER = ("| notebook | full mode | full result | full: measured | smoke mode | smoke result | smoke: measured |\n"
+          "|---|---:|---|---|---:|---|---|\n")
+
+
+def read_table(path: Path = TABLE) -> dict:
+    """{key: {"full": (seconds|None, result, when), "smoke": (...)}} from docs/notebooks.md."""
+    rows = {}
+    if not path.exists():
+        return rows
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 7 or not cells[0].startswith("`"):
+            continue
+        rows[cells[0].strip("`")] = {"full": (parse_time(cells[1]), cells[2], cells[3]),
+                                     "smoke": (parse_time(cells[4]), cells[5], cells[6])}
+    return rows
+
+
+def render_table(rows: dict) -> str:
+    order = [key_of(p) for p in all_notebooks()]
+    keys = [k for k in order if k in rows] + sorted(k for k in rows if k not in order)
+    lines = []
+    for key in keys:
+        cells = [f"`{key}`"]
+        for mode in MODES:
+            seconds, result, when = rows[key].get(mode, (None, "", ""))
+            cells += [fmt_time(seconds) if seconds is not None else "not measured", result or "not run", when]
+        lines.append("| " + " | ".join(cells) + " |")
+    full = [rows[k]["full"][0] for k in keys if rows[k]["full"][0] is not None]
+    smoke = [rows[k]["smoke"][0] for k in keys if rows[k]["smoke"][0] is not None]
+    missing = [k for k in order if rows.get(k, {}).get("full", (None,))[0] is None]
+    total = f"total: {round(sum(full) / 60)} min" + (
+        "" if not missing else f" (full mode, {len(full)} of {len(order)} notebooks measured; "
+                               f"not yet: {', '.join(missing)})")
+    return (
+        "# How long each notebook takes\n\n"
+        "Written by `make notebooks` (`scripts/run_notebooks.py`); do not edit by hand. Each notebook ran top to\n"
+        "bottom in a real Jupyter kernel on this project's 2-core CPU machine; the \"measured\" columns say when\n"
+        "and how many notebooks that run executed at the same time (wall-clock times include the other notebook's\n"
+        "share of the CPU, and of whatever else the machine was running). Full mode is what students run;\n"
+        "smoke mode (`COURSE_SMOKE=1`, about 2,000 images, 1 epoch) is what the test suite runs.\n\n"
+        "Commands: `make notebooks` (full mode), `make notebooks ARGS=--smoke`, or one notebook:\n"
+        "`python scripts/run_notebooks.py 2.8.1`. The executed copies are in `build/notebooks/<mode>/`.\n\n"
+        + HEADER + "\n".join(lines) + "\n\n"
+        + total + f"\n\nsmoke-mode total: {round(sum(smoke) / 60)} min\n")
+
+
+def stamp_line(seconds, smoke_seconds=None) -> str:
+    if seconds is None:
+        text = ("完整模式的运行时间尚未实测（`make notebooks` 实测后会写在这里，"
+                "见 [docs/notebooks.md](../docs/notebooks.md)）。")
+    else:
+        minutes = max(1, round(seconds / 60))
+        text = (f"完整模式实测约 {minutes} 分钟（本项目的 2 核 CPU 机器，"
+                "见 [docs/notebooks.md](../docs/notebooks.md)）。")
+    return f"{STAMP_BEGIN}\n> ⏱ {text}\n{STAMP_END}"
+
+
+def stamp(path: Path, seconds) -> bool:
+    """Put the measured full-mode time into the notebook's first cell; True when the file changed."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cell = nb.cells[0]
+    line = stamp_line(seconds)
+    if path.parent != NOTEBOOKS_DIR:  # notebooks/homework/: one folder deeper
+        line = line.replace("](../docs/", "](../../docs/")
+    source = cell.source
+    pattern = re.compile(re.escape(STAMP_BEGIN) + r".*?" + re.escape(STAMP_END), re.S)
+    if pattern.search(source):
+        new = pattern.sub(lambda _: line, source)
+    else:
+        head, _, rest = source.partition("\n")  # after the title line
+        new = head + "\n\n" + line + ("\n" + rest if rest else "")
+    if new == source:
+        return False
+    cell.source = new
+    nbformat.write(nb, path)
+    return True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="run only notebooks whose name contains one of these")
+    parser.add_argument("--smoke", action="store_true", help="smoke mode (COURSE_SMOKE=1) instead of full mode")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks run at the same time (default 2)")
+    parser.add_argument("--no-table", action="store_true", help="do not rewrite docs/notebooks.md")
+    parser.add_argument("--no-stamp", action="store_true", help="do not write the times into the notebooks")
+    parser.add_argument("--stamp-only", action="store_true",
+                        help="run nothing; only write the times in docs/notebooks.md into the notebooks")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    mode = "smoke" if args.smoke else "full"
+
+    paths = all_notebooks()
+    if args.names:
+        paths = [p for p in paths if any(n in key_of(p) for n in args.names)]
+        if not paths:
+            parser.error(f"no notebook matches {args.names}; names are: "
+                         + ", ".join(key_of(p) for p in all_notebooks()))
+    failed = []
+    if not args.stamp_only:
+        print(f"running {len(paths)} notebook(s) in {mode} mode, {args.jobs} at a time", flush=True)
+        updates = {}
+        today = _dt.date.today().isoformat()
+        with ProcessPoolExecutor(max_workers=min(args.jobs, len(paths))) as pool:
+            futures = [pool.submit(run_one, str(p), mode, str(BUILD_DIR / mode / p.relative_to(NOTEBOOKS_DIR)))
+                       for p in paths]
+            for future in futures:
+                key, seconds, result = future.result()
+                print(f"{key:40s} {fmt_time(seconds):>12s}  {result}", flush=True)
+                updates[key] = (seconds, result)
+                if result != "ok":
+                    failed.append(key)
+        if not args.no_table:
+            rows = read_table()  # read now, not at the start: another run may have written rows meanwhile
+            for key, (seconds, result) in updates.items():
+                row = rows.setdefault(key, {"full": (None, "", ""), "smoke": (None, "", "")})
+                row[mode] = (seconds, result, f"{today}, {args.jobs} at a time")
+            TABLE.write_text(render_table(rows), encoding="utf-8")
+            print(f"wrote {TABLE.relative_to(ROOT)}")
+    if not args.no_stamp:
+        rows = read_table()
+        for path in paths:
+            seconds, result, _ = rows.get(key_of(path), {}).get("full", (None, "", ""))
+            if stamp(path, seconds if result == "ok" else None):
+                print(f"stamped {path.relative_to(ROOT)}")
+    if failed:
+        print("failed: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""``make site`` end to end: the static site is built from smoke-mode executed notebooks and a chapter page
+is opened from disk in headless Chromium. Its title, a figure and a table must render, every internal
+link of every page must resolve to a file of the site, and nothing may be loaded from the network.
+A screenshot goes to test-output/<test name>/.
+
+The executed notebook is the copy ``tests/test_notebooks.py`` leaves in test-output/ when it ran before
+this test (as in ``make test``), else the one ``make notebooks ARGS=--smoke`` leaves in build/notebooks/smoke/;
+when neither exists the chapter is executed here in smoke mode.
+Chromium and its driver come from Debian, as for tests/test_dashboard_browser.py.
+"""
+import html.parser
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CHAPTER = "2.8.3_train_val_test"  # a figure (the history plot) and a table (the first cell's) on one page
+WAIT = 60
+
+pytest.importorskip("mkdocs_jupyter", reason="the site extra is not installed: pip install -e \".[site]\"")
+
+
+def executed_chapter(tmp_path) -> Path:
+    """A folder holding CHAPTER executed in smoke mode: test_notebooks.py's copy, or one made now."""
+    import nbformat
+
+    name = f"{CHAPTER}.ipynb"
+    copies = sorted((ROOT / "test-output").glob(f"test_runs_headless_in_smoke_mode*/{name}"))
+    copies.append(ROOT / "build" / "notebooks" / "smoke" / name)  # `make notebooks ARGS=--smoke`
+    for copy in (c for c in copies if c.exists()):
+        nb = nbformat.read(copy, as_version=4)
+        if any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
+            return copy.parent
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import run_notebooks
+    finally:
+        sys.path.pop(0)
+    _, _, result = run_notebooks.run_one(str(ROOT / "notebooks" / name), "smoke", str(tmp_path / name))
+    assert result == "ok", result
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("site")
+    executed = executed_chapter(tmp / "executed")
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_site.py"), "--executed", str(executed),
+                           "--out", str(tmp / "site")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert f"notebooks/{CHAPTER}.ipynb" in done.stdout and "from " in done.stdout
+    return tmp / "site"
+
+
+class Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links, self.remote = [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("href", "src"):
+            value = attrs.get(key)
+            if not value:
+                continue
+            if urllib.parse.urlparse(value).scheme in ("http", "https"):
+                if not (tag == "a" and key == "href"):  # a link the reader may click is fine; a load is not
+                    self.remote.append(value)
+            elif not value.startswith(("#", "data:", "mailto:", "javascript:")):
+                self.links.append(value)
+
+
+def test_index_lists_the_course_in_order(site):
+    page = (site / "index.html").read_text(encoding="utf-8")
+    positions = [page.find(f'notebooks/{p.stem}.html') for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    assert -1 not in positions, "a chapter is missing from the navigation"
+    assert positions == sorted(positions), "the navigation is not in the course's order"
+
+
+def test_no_broken_internal_links_and_nothing_remote(site):
+    broken, remote = [], []
+    for page in site.rglob("*.html"):
+        parser = Links()
+        parser.feed(page.read_text(encoding="utf-8"))
+        remote += [f"{page.relative_to(site)}: {r}" for r in parser.remote]
+        for link in parser.links:
+            target = urllib.parse.unquote(link.split("#")[0].split("?")[0])
+            base = site if target.startswith("/") else page.parent  # 404.html links from the site's root
+            if target and not (base / target.lstrip("/")).exists():
+                broken.append(f"{page.relative_to(site)} -> {link}")
+    assert not broken, f"{len(broken)} broken links, e.g. {broken[:10]}"
+    assert not remote, f"pages load from the network: {remote[:5]}"
+
+
+def test_chapter_page_renders_title_figure_and_table(site, out_dir):
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.skip("chromium / chromedriver not installed (Debian: apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,1000",
+                 "--allow-file-access-from-files"):
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="course-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(WAIT)
+    try:
+        driver.get((site / "notebooks" / f"{CHAPTER}.html").as_uri())  # from disk: the site needs no server
+        heading = driver.find_element(By.TAG_NAME, "h1").text
+        assert heading.startswith("2.8.3") and "验证集" in heading
+        figures = [img for img in driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea img")
+                   if driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img)]
+        assert figures, "no figure from the notebook's outputs was drawn"
+        assert figures[0].size["width"] > 200 and figures[0].size["height"] > 100
+        tables = driver.find_elements(By.CSS_SELECTOR, ".jp-RenderedMarkdown table, .jp-RenderedHTMLCommon table")
+        assert tables and len(tables[0].find_elements(By.TAG_NAME, "tr")) >= 3
+        assert "训练集" in tables[0].text
+        outputs = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output pre")
+        assert outputs and any(o.text.strip() for o in outputs), "no printed output on the page"
+        driver.execute_script("arguments[0].scrollIntoView()", figures[0])
+        driver.save_screenshot(str(out_dir / f"{CHAPTER}.png"))
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
