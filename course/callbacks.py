@@ -9,6 +9,8 @@ Host syncs are rare on purpose: the loss is read from the device once every
 from __future__ import annotations
 
 import math
+import sys
+import time
 
 import paddle
 
@@ -19,22 +21,48 @@ from .tensors import global_grad_norm
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch (a widget in Jupyter, text in a terminal) showing the latest logged loss."""
+    """A tqdm bar per epoch (a widget in Jupyter, text in a terminal) showing the latest logged loss.
+
+    Parameters
+    ----------
+    enabled : bool or None, default None
+        ``None``: draw the bar in Jupyter and when ``file`` is a terminal, and nothing when it is
+        a file or a pipe (``make demo > log``, nohup, CI), where every redraw would be one more
+        carriage-return frame in the log; ``PrintMetrics``' per-epoch lines stay. ``True`` / ``False``:
+        always / never.
+    file : text stream, default ``sys.stderr``
+        Where a text bar goes.
+    """
 
     order = ORDER["ProgressBar"]
 
-    def __init__(self):
+    def __init__(self, enabled: bool | None = None, file=None):
+        self.enabled, self.file = enabled, file
         self.bar = None
+
+    def _wanted(self) -> bool:
+        from tqdm import autonotebook
+
+        if self.enabled is not None:
+            return self.enabled
+        if autonotebook.tqdm.__module__ == "tqdm.notebook":  # in Jupyter: tqdm.auto draws a widget
+            return True
+        isatty = getattr(self.file or sys.stderr, "isatty", None)
+        return bool(isatty and isatty())
 
     def before_epoch(self, state):
         from tqdm.auto import tqdm
 
+        if not self._wanted():
+            return
         # Redraw at most twice a second: at tqdm's default (10 per second) a 60 ms step redraws
         # the bar every step, the largest per-step cost of fit's callbacks (bench/loop_overhead.py).
         self.bar = tqdm(total=len(state.train_loader), desc=f"epoch {state.epoch + 1}/{state.num_epochs}",
-                        unit="batch", leave=False, dynamic_ncols=True, mininterval=0.5)
+                        unit="batch", leave=False, dynamic_ncols=True, mininterval=0.5, file=self.file)
 
     def after_batch(self, state):
+        if self.bar is None:
+            return
         self.bar.update(1)
         if state.logged_loss is not None:
             self.bar.set_postfix(loss=f"{state.logged_loss:.4f}", refresh=False)

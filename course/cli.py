@@ -3,6 +3,7 @@
     python -m course train [--lr 0.005 --num_epochs 3 ...] [--resume RUN_DIR] [--nproc 2]
     python -m course evaluate --checkpoint RUN_DIR_OR_FILE [--split test]
     python -m course export --checkpoint RUN_DIR_OR_FILE --out mnist.safetensors
+    python -m course export --checkpoint RUN_DIR_OR_FILE --format inference --out mnist_infer/model
     python -m course sweep --optimizer sgd,adam --lr 0.001,0.01 --num_epochs 1 --jobs 2
     python -m course lr-find --optimizer adam
     python -m course dashboard [--logdir runs] [--port 8040] [--host 127.0.0.1]
@@ -148,10 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes the logs to the network")
     dashboard.add_argument("--language", default="zh", choices=("zh", "en"), help="dashboard UI language")
 
-    export = sub.add_parser("export", help="write a model's weights as .safetensors (safe to share: no code)")
+    export = sub.add_parser("export", help="write a model's weights as .safetensors (safe to share: no code), "
+                                           "or the model for Paddle Inference (--format inference)")
     export.add_argument("--checkpoint", required=True, metavar="PATH",
                         help="a run directory, a .pdckpt checkpoint or a .pdparams state dict")
-    export.add_argument("--out", required=True, metavar="FILE", help="the .safetensors file to write")
+    export.add_argument("--out", required=True, metavar="PATH",
+                        help="the .safetensors file to write; for --format inference a path prefix "
+                             "(mnist_infer/model -> model.pdmodel or model.json, model.pdiparams)")
+    export.add_argument("--format", default="safetensors", choices=("safetensors", "inference"),
+                        help="safetensors: the weights only; inference: paddle.jit.save's static graph "
+                             "+ weights, for paddle.jit.load and Paddle Inference (default: safetensors)")
     from .grade import add_parser as add_grade_parsers
     add_grade_parsers(sub)   # grade HOMEWORK SUBMISSION... / homework generate
     return parser
@@ -213,8 +220,15 @@ def main(argv=None) -> int:
             from .checkpoint import load_checkpoint, save_safetensors
             from .run import model_from_checkpoint
 
-            model, _ = model_from_checkpoint(load_checkpoint(args["checkpoint"]))
-            print(f"wrote {save_safetensors(model, args['out'])}")
+            model, config = model_from_checkpoint(load_checkpoint(args["checkpoint"]))
+            if args["format"] == "inference":
+                from .export import export_inference
+
+                written = export_inference(model, args["out"])
+                print(f"wrote {', '.join(map(str, written))} (input: float32 [N, 1, 28, 28], "
+                      f"{'scaled to [-1, 1]' if config.normalize else 'raw 0-255 pixels'})")
+            else:
+                print(f"wrote {save_safetensors(model, args['out'])}")
     except CourseError as e:
         sys.stderr.write(f"python -m course {command}: error: {e}\n")
         return EXIT_USAGE

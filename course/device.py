@@ -75,8 +75,11 @@ def preserve_global_state():
     try:
         yield
     finally:
+        # set_rng_state(state, "cpu") fails on Paddle 2.6 (its `device` argument shadows a module):
+        # restore the CPU generators as the current device's, then the device itself.
+        paddle.set_device("cpu")
+        paddle.set_rng_state(paddle_cpu)
         paddle.set_device(device)
-        paddle.set_rng_state(paddle_cpu, "cpu")
         if paddle_cuda is not None:
             paddle.set_cuda_rng_state(paddle_cuda)
         np.random.set_state(numpy_state)

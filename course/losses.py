@@ -18,12 +18,19 @@ from __future__ import annotations
 import paddle
 import paddle.nn.functional as F
 
+from . import compat
 from .config import LOSSES
 from .errors import ConfigError
+
+# Paddle 2.6's cross_entropy(reduction="mean") asks `if paddle.count_nonzero(label == ignore_index) > 0`:
+# a device-to-host read every step. Its per-sample losses averaged on the device are the same mean.
+_MEAN_ON_DEVICE = compat.paddle_version() < (3,)
 
 
 def cross_entropy(logits, labels):
     """Mean cross-entropy of a batch of logits against integer labels."""
+    if _MEAN_ON_DEVICE:
+        return F.cross_entropy(logits, labels.reshape([-1, 1]), reduction="none").mean()
     return F.cross_entropy(logits, labels.reshape([-1, 1]))
 
 

@@ -29,8 +29,19 @@ from .hooks import layer_settings
 INPUT_SHAPE = (1, 28, 28)
 
 
+@paddle.jit.not_to_static  # plain Python while tracing too: it reads shapes, it computes nothing
 def check_input(x) -> None:
-    """Raise a clear error unless ``x`` is a float32 Tensor ``[N, 1, 28, 28]``."""
+    """Raise a clear error unless ``x`` is a float32 Tensor ``[N, 1, 28, 28]``.
+
+    While Paddle traces the model into a static graph (``paddle.jit.to_static`` / ``jit.save``)
+    ``x`` is a graph value (``Variable`` on Paddle 2.6, ``Value`` on 3.x) whose batch dimension
+    may be unknown (-1): only its per-image shape is checked then; the ``InputSpec`` fixes the dtype.
+    """
+    if not paddle.in_dynamic_mode():
+        if len(x.shape) != 4 or tuple(x.shape[1:]) != INPUT_SHAPE:
+            raise ValueError(f"MNIST expects images of shape [N, 1, 28, 28], got {list(x.shape)}; "
+                             "use InputSpec([None, 1, 28, 28], 'float32').")
+        return
     if not isinstance(x, paddle.Tensor):
         raise TypeError(f"MNIST expects a paddle.Tensor of shape [N, 1, 28, 28] float32, got "
                         f"{type(x).__name__}; wrap it with paddle.to_tensor(x, dtype='float32').")

@@ -11,6 +11,7 @@ import numbers
 
 import paddle
 
+from . import compat
 from .config import OPTIMIZERS, REGULARIZERS, SCHEDULES
 from .errors import ConfigError
 
@@ -46,7 +47,8 @@ def make_optimizer(name: str, lr, parameters, weight_decay: float = 0.0, momentu
     Parameters
     ----------
     name : str
-        One of ``sgd, momentum, adagrad, rmsprop, adam, adamw, radam``.
+        One of ``sgd, momentum, adagrad, rmsprop, adam, adamw, radam`` (``radam``: Paddle 3.0 or later;
+        on Paddle 2.6 a ``ConfigError`` that says so).
     lr : float or paddle.optimizer.lr.LRScheduler
         A positive learning rate, or a schedule from ``make_scheduler``.
     parameters : list of paddle Tensors
@@ -64,6 +66,7 @@ def make_optimizer(name: str, lr, parameters, weight_decay: float = 0.0, momentu
     """
     if name not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}.")
+    check_available(name)
     if not isinstance(lr, paddle.optimizer.lr.LRScheduler):
         lr = _number("lr", lr)
     weight_decay = _number("weight_decay", weight_decay, closed="low")
@@ -92,6 +95,13 @@ def make_optimizer(name: str, lr, parameters, weight_decay: float = 0.0, momentu
         return paddle.optimizer.RAdam(lr, parameters=parameters, weight_decay=decay)
     # adamw: its own weight_decay default is 0.01; pass ours (0.0 = off) explicitly.
     return paddle.optimizer.AdamW(lr, parameters=parameters, weight_decay=weight_decay)
+
+
+def check_available(name: str) -> None:
+    """Raise a one-line ``ConfigError`` when the installed Paddle lacks optimizer ``name``
+    (``radam``: Paddle 3.0 and later; Paddle 2.6 has no ``paddle.optimizer.RAdam``)."""
+    if name in compat.FEATURES:
+        compat.require(name, what=f"optimizer {name!r}")
 
 
 def make_scheduler(name: str, lr: float, steps_per_epoch: int, num_epochs: int, *,

@@ -35,7 +35,7 @@ from .history import History
 from .init import apply_init
 from .losses import make_loss
 from .model import MNIST
-from .optim import make_optimizer, make_scheduler
+from .optim import check_available, make_optimizer, make_scheduler
 from .plots import plot, plot_history
 from .rundir import RunDir
 from .train import evaluate, fit
@@ -154,6 +154,7 @@ def _train_run(config, resume, extra_callbacks, run_dir) -> dict:
     main = distributed.is_main_process()
     if config.amp != "off":
         check_dtype(config.amp)  # before a run directory exists
+    check_available(config.optimizer)  # radam on Paddle 2.6: ConfigError before anything is written
     checkpoint = load_checkpoint(resume) if resume is not None else None
     run_dir = prepare_run_dir(config, resume, run_dir, main)
     print(f"config: {json.dumps(config.to_dict())}")

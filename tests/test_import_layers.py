@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "course"
 # DESIGN.md "Layers", bottom row first. A module may import from its own row (when no cycle
 # forms) and from rows below; a new module must be placed in a row here.
 LAYERS = [
-    ["errors", "config"],
+    ["errors", "config", "compat"],  # compat: the installed Paddle's version and features
     ["tensors", "rundir", "data", "model", "optim", "init", "losses", "metrics", "hooks", "checkpoint",
      "device", "plots", "scratch", "trajectories", "diagnose", "cpu"],
     ["events"],                 # the callback protocol

@@ -5,7 +5,7 @@ import numpy as np
 import paddle
 import pytest
 
-from course import ConfigError, make_optimizer, make_scheduler
+from course import ConfigError, compat, make_optimizer, make_scheduler
 from course.config import OPTIMIZERS, SCHEDULES, Config
 
 PADDLE_CLASS = {"sgd": "SGD", "momentum": "Momentum", "adagrad": "Adagrad", "rmsprop": "RMSProp",
@@ -31,7 +31,11 @@ def _one_step(optimizer, layer, grad_scale=1.0):
     optimizer.clear_grad()
 
 
-@pytest.mark.parametrize("name", OPTIMIZERS)
+NO_RADAM = pytest.mark.skipif(not compat.has("radam"), reason=f"paddle.optimizer.RAdam needs Paddle 3.0 or "
+                              f"later; this is Paddle {paddle.__version__}")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=NO_RADAM) if n == "radam" else n for n in OPTIMIZERS])
 def test_make_optimizer_builds_the_paddle_class_and_trains(name):
     layer = _linear()
     before = layer.weight.numpy().copy()
@@ -48,7 +52,22 @@ def test_make_optimizer_passes_momentum_and_accepts_a_scheduler():
     assert make_optimizer("momentum", 0.1, layer.parameters(), momentum=0.5)._momentum == 0.5
     scheduler = make_scheduler("cosine", 0.1, E, EPOCHS)
     # Optimizer.get_lr() is the current rate (unlike LRScheduler.get_lr(), see rates())
-    assert make_optimizer("radam", scheduler, layer.parameters()).get_lr() == pytest.approx(0.1)
+    assert make_optimizer("adam", scheduler, layer.parameters()).get_lr() == pytest.approx(0.1)
+
+
+@pytest.mark.skipif(compat.has("radam"), reason=f"Paddle {paddle.__version__} has paddle.optimizer.RAdam")
+def test_radam_on_a_paddle_without_it_is_a_one_line_error_naming_the_version(tmp_path, capsys):
+    from course.cli import main
+
+    with pytest.raises(ConfigError) as error:
+        make_optimizer("radam", 0.1, _linear().parameters())
+    message = str(error.value)
+    assert "\n" not in message and "optimizer 'radam' needs Paddle 3.0 or later (paddle.optimizer.RAdam)" in message
+    assert f"this is Paddle {paddle.__version__}" in message
+    assert main(["train", "--optimizer", "radam", "--out_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs Paddle 3.0 or later" in err
+    assert list(tmp_path.iterdir()) == []  # refused before a run directory was made
 
 
 @pytest.mark.parametrize("name, factor", [("sgd", 1 - 0.5 * 0.2), ("adamw", 1 - 0.5 * 0.2)])
