@@ -75,7 +75,8 @@ def test_symmetric_constant_weights_cannot_learn_but_default_init_can():
         results[scheme] = (evaluate(model, make_loader("test", 500, subset=1000))["acc"],
                            float(np.abs(kernels - kernels[0]).max()))
     # all 20 conv1 kernels still identical, up to rounding: the CPU levers' kernels (course/cpu.py)
-    # sum some channels in another order (pool_bias: 7.5e-9 here; Paddle's default path: exactly 0)
-    assert results["constant"][1] < 1e-6
+    # sum some channels in another order (after these 20 Adam steps: pool_bias 7.5e-9, mkl_amd 2.2e-4;
+    # Paddle's default path exactly 0), which is still far below the spread of random kernels
     assert results["default"][1] > 0.01
+    assert results["constant"][1] < 0.01 * results["default"][1]
     assert results["default"][0] > results["constant"][0]
