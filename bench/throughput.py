@@ -4,7 +4,7 @@ Every setting runs in its own fresh process (the MKL lever and thread counts act
 loads), settings interleaved over repetitions, medians and ratios to the default:
 
 * ``default``: ``COURSE_CPU_LEVERS=0``: Paddle's own paths (what the package did before the levers);
-* ``mkl_amd`` alone, ``pool_bias`` alone, ``all levers`` (``COURSE_CPU_LEVERS`` = the lever's name,
+* ``mkl_amd`` alone, ``pool_bias`` alone, ``bias_rows`` alone, ``all levers`` (``COURSE_CPU_LEVERS`` = the lever's name,
   or unset): see course/cpu.py;
 * ``all levers + OMP_NUM_THREADS=2``: whether a second thread helps once the levers are on;
 * ``PyTorch``: the same network (same layers, Adam, cross-entropy, batch, thread count) on the same
@@ -125,6 +125,7 @@ def settings() -> list[dict]:
     found = [{"label": "default (COURSE_CPU_LEVERS=0: Paddle's own paths)", "env": {"COURSE_CPU_LEVERS": "0"}},
              {"label": "mkl_amd alone", "env": {"COURSE_CPU_LEVERS": "mkl_amd"}},
              {"label": "pool_bias alone", "env": {"COURSE_CPU_LEVERS": "pool_bias"}},
+             {"label": "bias_rows alone", "env": {"COURSE_CPU_LEVERS": "bias_rows"}},
              {"label": "all levers (the package's default)", "env": {}},
              {"label": "all levers + OMP_NUM_THREADS=2", "env": {"OMP_NUM_THREADS": "2"}}]
     if torch_available():

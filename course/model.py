@@ -82,9 +82,10 @@ class MNIST(paddle.nn.Layer):
 
     def forward(self, inputs, label=None, check_shape=False, check_content=False):
         check_input(inputs)
-        if not (check_shape or check_content) and self._pool_bias_path():
-            pool2_out = self._conv_pool_bias_relu(self._conv_pool_bias_relu(inputs, self.conv1, self.max_pool1),
-                                                  self.conv2, self.max_pool2)  # [N, 20, 7, 7]
+        levers = () if (check_shape or check_content) else self._lever_path()
+        if levers:
+            pool1_out = self._conv_block(inputs, self.conv1, self.max_pool1, levers)   # [N, 20, 14, 14]
+            pool2_out = self._conv_block(pool1_out, self.conv2, self.max_pool2, levers)  # [N, 20, 7, 7]
             logits = self.fc(paddle.reshape(pool2_out, [pool2_out.shape[0], -1]))
             if label is not None:
                 return logits, paddle.metric.accuracy(input=F.softmax(logits), label=label)
@@ -111,43 +112,63 @@ class MNIST(paddle.nn.Layer):
             return logits, acc
         return logits
 
-    # The CPU lever `pool_bias` (course/cpu.py). The course's order is conv (with bias) -> ReLU ->
-    # max-pool. Paddle's CPU kernel for the broadcast add of a [20] bias onto [N, 20, 28, 28], and
-    # its gradient, took about a third of a training step here (bench/profile_step.py). Max-pooling
-    # commutes with adding a per-channel constant (max(a_i + b) = max(a_i) + b, and rounding a + b
-    # to float32 is monotone in a, so this holds bit for bit) and with ReLU (monotone), so
+    # Two CPU levers change how the course's conv -> +bias -> ReLU -> max-pool is computed, never what
+    # it computes (course/cpu.py; measured in bench/throughput.py, explained by bench/profile_step.py):
+    #
+    # `pool_bias`: the course's order is conv (with bias) -> ReLU -> max-pool. Max-pooling commutes
+    # with adding a per-channel constant (max(a_i + b) = max(a_i) + b, and rounding a + b to float32
+    # is monotone in a, so this holds bit for bit) and with ReLU (monotone), so
     #     maxpool(relu(conv(x, w) + b)) == relu(maxpool(conv(x, w)) + b)
-    # and the add and the ReLU run on the pooled tensor, 4x smaller. Same parameters (the layers'
-    # own weight and bias), same state_dict; only the order of two cheap operations changes.
-    # Not taken when someone looks at the course's tensors (the conv output with its bias, before
-    # pooling): check_shape / check_content, forward hooks on the sub-layers (course.hooks), or when
-    # a layer is not the plain one (BatchNorm between conv and ReLU does not commute with pooling).
+    # and the add and the ReLU run on the pooled tensor, 4x smaller.
+    # `bias_rows`: Paddle's CPU kernel for the broadcast add of a [20] bias reshaped to [1, 20, 1, 1]
+    # onto [N, 20, H, W], with its gradient, is slow here (64 x 20 x 28 x 28: 18 ms forward and
+    # backward); the same add written as [N, 20, H*W] + [20, 1] took 2.4 ms. Same sums, same
+    # rounding: the forward is bit for bit; the bias gradient sums the same terms in another order.
+    #
+    # Same parameters (the layers' own weight and bias), same state_dict. Not taken when someone
+    # looks at the course's tensors (the conv output with its bias, before pooling): check_shape /
+    # check_content, forward hooks on the sub-layers (course.hooks), or when a layer is not the
+    # plain one (BatchNorm between conv and ReLU does not commute with pooling).
     _PATH_LAYERS = ("conv1", "max_pool1", "conv2", "max_pool2")
 
     @paddle.jit.not_to_static
-    def _pool_bias_path(self) -> bool:
-        if self.batch_norm or not cpu.lever_on("pool_bias"):
-            return False
+    def _lever_path(self) -> tuple:
+        """The conv levers this forward may use: ``()`` = the course's plain layers."""
+        chosen = tuple(name for name in ("pool_bias", "bias_rows") if cpu.lever_on(name))
+        if self.batch_norm or not chosen:
+            return ()
         for name in self._PATH_LAYERS:
             layer = getattr(self, name)
             if (getattr(layer, "_forward_pre_hooks", None) or getattr(layer, "_forward_post_hooks", None)
                     or type(layer) not in (Conv2D, MaxPool2D)):
-                return False
+                return ()
         for conv in (self.conv1, self.conv2):
             if conv.bias is None or conv._padding_mode != "zeros" or conv._data_format != "NCHW":
-                return False
+                return ()
         for pool in (self.max_pool1, self.max_pool2):
             if pool.padding != 0 or pool.ceil_mode or pool.return_mask or pool.data_format != "NCHW":
-                return False
-        return True
+                return ()
+        return chosen
 
     @staticmethod
-    def _conv_pool_bias_relu(x, conv, pool):
-        """``relu(maxpool(conv(x, w)) + b)``: equal to ``maxpool(relu(conv(x)))`` (see above)."""
+    def _conv_block(x, conv, pool, levers):
+        """``maxpool(relu(conv(x)))`` computed the way ``levers`` choose (see above)."""
         pre_bias = F.conv2d(x, conv.weight, None, stride=conv._stride, padding=conv._padding,
                             dilation=conv._dilation, groups=conv._groups)
-        pooled = F.max_pool2d(pre_bias, kernel_size=pool.ksize, stride=pool.stride)
-        return F.relu(pooled + paddle.reshape(conv.bias, [1, -1, 1, 1]))
+
+        def add_bias(t):
+            if "bias_rows" in levers:
+                c, h, w = t.shape[1:]  # the batch as -1: traced graphs keep a variable batch size
+                return paddle.reshape(paddle.reshape(t, [-1, c, h * w]) + paddle.reshape(conv.bias, [c, 1]),
+                                      [-1, c, h, w])
+            return t + paddle.reshape(conv.bias, [1, -1, 1, 1])
+
+        def max_pool(t):
+            return F.max_pool2d(t, kernel_size=pool.ksize, stride=pool.stride)
+
+        if "pool_bias" in levers:
+            return F.relu(add_bias(max_pool(pre_bias)))
+        return max_pool(F.relu(add_bias(pre_bias)))
 
     def _print_shapes(self, outputs) -> None:
         print("\n########## layer settings ##########")

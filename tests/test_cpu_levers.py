@@ -34,23 +34,26 @@ def test_switch_parsing():
     assert cpu.selected_levers("1") == set(cpu.LEVERS)
     assert cpu.selected_levers("off") == set()
     assert cpu.selected_levers("pool_bias") == {"pool_bias"}
-    with pytest.raises(ConfigError, match="unknown lever.*mkl_amd, pool_bias"):
+    with pytest.raises(ConfigError, match="unknown lever.*mkl_amd, pool_bias, bias_rows"):
         cpu.selected_levers("fast")
 
 
-def test_pool_bias_forward_is_bit_for_bit_and_gradients_agree(monkeypatch):
-    """relu(maxpool(conv(x)) + b) == maxpool(relu(conv(x) + b)): outputs equal bit for bit."""
+@pytest.mark.parametrize("levers", ["pool_bias", "bias_rows", "pool_bias,bias_rows"])
+def test_conv_levers_forward_is_bit_for_bit_and_gradients_agree(monkeypatch, levers):
+    """relu(maxpool(conv(x)) + b) == maxpool(relu(conv(x) + b)), and a bias added per row is the same
+    add: outputs equal bit for bit."""
     set_seed(0)
     model = MNIST()
     X, y = _batch(64)
     results = {}
-    for value in ("0", "pool_bias"):
+    for value in ("0", levers):
         _levers(monkeypatch, value)
         logits = model(X)
         F.cross_entropy(logits, y).backward()
         results[value] = (logits.numpy(), {n: p.grad.numpy().copy() for n, p in model.named_parameters()})
         model.clear_gradients()
-    (plain, plain_grads), (fast, fast_grads) = results["0"], results["pool_bias"]
+    assert model._lever_path() == tuple(levers.split(","))
+    (plain, plain_grads), (fast, fast_grads) = results["0"], results[levers]
     assert np.array_equal(plain, fast)
     for name, grad in plain_grads.items():
         # weight gradients: equal up to the summation order of the bias gradient feeding nothing;
@@ -82,7 +85,7 @@ def test_hooks_see_the_course_tensors(monkeypatch):
     _levers(monkeypatch, "0")
     plain = model(X).numpy()
     _levers(monkeypatch, "1")
-    assert model._pool_bias_path() and np.array_equal(model(X).numpy(), plain)
+    assert model._lever_path() and np.array_equal(model(X).numpy(), plain)
 
 
 def test_check_shape_and_content_print_the_course_tensors(monkeypatch, capsys):
@@ -98,10 +101,12 @@ def test_check_shape_and_content_print_the_course_tensors(monkeypatch, capsys):
 
 def test_batch_norm_takes_the_plain_path(monkeypatch):
     _levers(monkeypatch, "1")
-    assert not MNIST(batch_norm=True)._pool_bias_path()
-    assert MNIST()._pool_bias_path()
+    assert not MNIST(batch_norm=True)._lever_path()
+    assert MNIST()._lever_path() == ("pool_bias", "bias_rows")
+    _levers(monkeypatch, "mkl_amd")
+    assert MNIST()._lever_path() == ()
     _levers(monkeypatch, "0")
-    assert not MNIST()._pool_bias_path()
+    assert not MNIST()._lever_path()
 
 
 def test_to_static_and_jit_save(monkeypatch, out_dir):
@@ -183,7 +188,7 @@ def test_import_course_sets_mkl_env_only_when_it_applies():
 def test_run_header_reports_the_levers(monkeypatch):
     from course.device import describe
 
-    assert "CPU levers" in describe("cpu") and "pool_bias" in describe("cpu")
+    assert "CPU levers" in describe("cpu") and "pool_bias" in describe("cpu") and "bias_rows" in describe("cpu")
     if (os.cpu_count() or 1) > 1:  # why a run on a multi-core CPU uses one process
         assert "1 process (--nproc 2 is opt-in" in describe("cpu")
         monkeypatch.setenv("PADDLE_TRAINERS_NUM", "2")
