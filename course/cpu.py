@@ -163,7 +163,7 @@ def remember_mkl_status(status: str) -> None:
 # split), and it is another run: two ranks of batch 64 make a global batch of 128 and half the steps
 # (test accuracy 99.15 % against 99.08 %), so the course's printed numbers would no longer be the
 # lesson's. Opt-in, and the run header says why.
-NPROC_NOTE = ("1 process (--nproc 2: 1.11x end to end on 2 cores, but a global batch of 2x64 changes the run; "
+NPROC_NOTE = ("1 process (--nproc 2: at most 1.11x end to end on 2 cores, and a global batch of 2x64 changes the run; "
               "opt-in, README 'Training speed on the CPU')")
 
 
