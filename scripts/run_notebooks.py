@@ -148,7 +148,7 @@ class LoadWatcher(threading.Thread):
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.highest, self._stop = self.sample(), threading.Event()
+        self.highest, self._done = self.sample(), threading.Event()  # not _stop: Thread has its own
 
     @staticmethod
     def sample() -> float:
@@ -158,11 +158,11 @@ class LoadWatcher(threading.Thread):
             return float("nan")
 
     def run(self):
-        while not self._stop.wait(15):
+        while not self._done.wait(15):
             self.highest = max(self.highest, self.sample())
 
     def stop(self) -> float:
-        self._stop.set()
+        self._done.set()
         return max(self.highest, self.sample())
 
 
