@@ -11,10 +11,17 @@ directory, like ``tests/test_notebooks.py`` does. The executed copy, with its ou
 ``make site`` renders those copies.
 
 Afterwards ``docs/notebooks.md`` is rewritten: one row per notebook with its full-mode and smoke-mode wall
-times and results and a ``total: N min`` line. Rows of notebooks that were not run this time are kept,
+times and results; a ``total:`` line with the wall-clock time of the last full-mode run of every notebook
+(start of the first to end of the last, with the highest 1-minute load average seen during it), and the
+sum of the per-notebook times on its own line. Rows of notebooks that were not run this time are kept,
 so re-running one notebook updates only its row. Then the first cell of each notebook is given its
 measured full-mode time, from that table (a line between two HTML comments, never typed by hand);
 ``--no-stamp`` skips this.
+
+The trained-model cache (``course/cache.py``) starts cold: unless ``COURSE_CACHE_DIR`` is set, each run
+points it at a fresh folder ``build/notebooks/cache-<mode>-<time>/``, so notebooks that share a trained
+model (the first one trains it, the later ones read it) are timed as a student's first run. Each kernel
+gets ``OMP_NUM_THREADS=1`` unless set (one thread per process was fastest here, docs/benchmarks.md).
 
 The exit status is 1 when any notebook failed (the failing cell's error is printed).
 """
@@ -23,6 +30,7 @@ import datetime as _dt
 import os
 import re
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -117,7 +125,48 @@ def read_table(path: Path = TABLE) -> dict:
     return rows
 
 
-def render_table(rows: dict) -> str:
+WALL_PREFIX = "total: "
+
+
+def read_wall(path: Path = TABLE) -> str:
+    """The ``total:`` line (wall clock of the last full run of every notebook) kept in docs/notebooks.md."""
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith(WALL_PREFIX) and " wall clock " in line:  # not the old sum-only line
+                return line
+    return ""
+
+
+def wall_line(seconds: float, count: int, jobs: int, cache: str, load: float, today: str) -> str:
+    return (f"{WALL_PREFIX}{round(seconds / 60)} min wall clock ({fmt_time(seconds)}): `make notebooks`, all {count} "
+            f"notebooks in full mode, {jobs} at a time, {cache}, {today}; highest 1-minute load average "
+            f"during the run {load:.2f}")
+
+
+class LoadWatcher(threading.Thread):
+    """The highest 1-minute load average (/proc/loadavg) seen while a run lasts, sampled every 15 s."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.highest, self._done = self.sample(), threading.Event()  # not _stop: Thread has its own
+
+    @staticmethod
+    def sample() -> float:
+        try:
+            return float(Path("/proc/loadavg").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+
+    def run(self):
+        while not self._done.wait(15):
+            self.highest = max(self.highest, self.sample())
+
+    def stop(self) -> float:
+        self._done.set()
+        return max(self.highest, self.sample())
+
+
+def render_table(rows: dict, wall: str = "") -> str:
     order = [key_of(p) for p in all_notebooks()]
     keys = [k for k in order if k in rows] + sorted(k for k in rows if k not in order)
     lines = []
@@ -130,9 +179,11 @@ def render_table(rows: dict) -> str:
     full = [rows[k]["full"][0] for k in keys if rows[k]["full"][0] is not None]
     smoke = [rows[k]["smoke"][0] for k in keys if rows[k]["smoke"][0] is not None]
     missing = [k for k in order if rows.get(k, {}).get("full", (None,))[0] is None]
-    total = f"total: {round(sum(full) / 60)} min" + (
-        "" if not missing else f" (full mode, {len(full)} of {len(order)} notebooks measured; "
-                               f"not yet: {', '.join(missing)})")
+    total = wall or (f"{WALL_PREFIX}not measured yet (no full-mode run of all {len(order)} notebooks at once "
+                     "since this line was introduced)")
+    total += (f"\n\nsum of the per-notebook full-mode times: {round(sum(full) / 60)} min"
+              + ("" if not missing else f" ({len(full)} of {len(order)} notebooks measured; "
+                                        f"not yet: {', '.join(missing)})"))
     return (
         "# How long each notebook takes\n\n"
         "Written by `make notebooks` (`scripts/run_notebooks.py`); do not edit by hand. Each notebook ran top to\n"
@@ -202,9 +253,21 @@ def main(argv=None):
                          + ", ".join(key_of(p) for p in all_notebooks()))
     failed = []
     if not args.stamp_only:
-        print(f"running {len(paths)} notebook(s) in {mode} mode, {args.jobs} at a time", flush=True)
+        if os.environ.get("COURSE_CACHE_DIR"):
+            cache = f"trained-model cache COURSE_CACHE_DIR={os.environ['COURSE_CACHE_DIR']} (set by the caller)"
+        else:
+            folder = BUILD_DIR / f"cache-{mode}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+            folder.mkdir(parents=True, exist_ok=True)
+            os.environ["COURSE_CACHE_DIR"] = str(folder)
+            cache = "cold trained-model cache (a fresh COURSE_CACHE_DIR)"
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        print(f"running {len(paths)} notebook(s) in {mode} mode, {args.jobs} at a time; "
+              f"COURSE_CACHE_DIR={os.environ['COURSE_CACHE_DIR']}", flush=True)
         updates = {}
         today = _dt.date.today().isoformat()
+        watcher = LoadWatcher()
+        watcher.start()
+        started = time.perf_counter()
         with ProcessPoolExecutor(max_workers=min(args.jobs, len(paths))) as pool:
             futures = [pool.submit(run_one, str(p), mode, str(BUILD_DIR / mode / p.relative_to(NOTEBOOKS_DIR)))
                        for p in paths]
@@ -214,12 +277,17 @@ def main(argv=None):
                 updates[key] = (seconds, result)
                 if result != "ok":
                     failed.append(key)
+        wall_seconds, load = time.perf_counter() - started, watcher.stop()
+        print(f"wall clock {fmt_time(wall_seconds)}, highest 1-minute load average {load:.2f}", flush=True)
         if not args.no_table:
+            wall = read_wall()
+            if mode == "full" and len(paths) == len(all_notebooks()):
+                wall = wall_line(wall_seconds, len(paths), args.jobs, cache, load, today)
             rows = read_table()  # read now, not at the start: another run may have written rows meanwhile
             for key, (seconds, result) in updates.items():
                 row = rows.setdefault(key, {"full": (None, "", ""), "smoke": (None, "", "")})
                 row[mode] = (seconds, result, f"{today}, {args.jobs} at a time")
-            TABLE.write_text(render_table(rows), encoding="utf-8")
+            TABLE.write_text(render_table(rows, wall), encoding="utf-8")
             print(f"wrote {TABLE.relative_to(ROOT)}")
     if not args.no_stamp:
         rows = read_table()

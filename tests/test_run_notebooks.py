@@ -45,7 +45,25 @@ def test_table_merges_rows_and_totals_the_full_mode(tmp_path):
     assert back["2.8.1_accuracy"]["smoke"] == (21, "ok", "d, 1 at a time")
     text = table.read_text(encoding="utf-8")
     assert "| `00_quickstart` | 2 min 05 s | ok | d, 2 at a time | 15 s | ok | d, 1 at a time |" in text
-    assert "total: 2 min (full mode, 1 of" in text and "not yet: " in text and "2.8.1_accuracy" in text
+    assert "\nsum of the per-notebook full-mode times: 2 min (1 of" in text and "not yet: " in text
+    assert "2.8.1_accuracy" in text.split("sum of the per-notebook")[1]
+    assert "total: not measured yet" in text and run_notebooks.read_wall(table) == ""
+
+
+def test_total_is_the_wall_clock_of_a_run_of_every_notebook_and_survives_a_partial_rerun(tmp_path):
+    rows = {"00_quickstart": {"full": (125, "ok", "d, 2 at a time"), "smoke": (None, "", "")}}
+    wall = run_notebooks.wall_line(2430, 14, 2, "cold trained-model cache", 1.97, "2026-12-02")
+    assert wall.startswith("total: 40 min wall clock (40 min 30 s)") and "load average during the run 1.97" in wall
+    table = tmp_path / "notebooks.md"
+    table.write_text(run_notebooks.render_table(rows, wall), encoding="utf-8")
+    assert run_notebooks.read_wall(table) == wall
+    table.write_text(run_notebooks.render_table(rows, run_notebooks.read_wall(table)), encoding="utf-8")
+    text = table.read_text(encoding="utf-8")
+    assert text.count(wall) == 1 and "sum of the per-notebook full-mode times: 2 min" in text
+    old = tmp_path / "old.md"
+    old.write_text("total: 93 min (full mode, 7 of 14 notebooks measured)\n", encoding="utf-8")
+    assert run_notebooks.read_wall(old) == ""   # a sum of notebook times is never taken for a wall clock
+    assert run_notebooks.LoadWatcher.sample() >= 0
 
 
 @pytest.mark.parametrize("seconds, expected", [(None, "尚未实测"), (430, "完整模式实测约 7 分钟")])
