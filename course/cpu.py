@@ -29,8 +29,9 @@ Measured with ``bench/throughput.py`` (side by side, fresh processes) and explai
     The convolutions' bias is added as ``[N, C, H*W] + [C, 1]`` (a row per channel) instead of
     Paddle's ``[N, C, H, W] + [1, C, 1, 1]``. Same additions, same rounding: the forward is bit for
     bit; the bias gradient sums the same terms in another order. Paddle's CPU kernels for the
-    4-D broadcast add and its gradient are several times slower than for the 3-D one here
-    (``[64, 20, 28, 28]``: 18 ms against 2.4 ms, forward and backward). Taken on the same path as
+    4-D broadcast add and its gradient are several times slower than for the 3-D one here (with
+    ``pool_bias``, the add and its gradient fell from 11 % of a profiled training step to 1.6 %,
+    ``bench/profile_step.py``). Taken on the same path as
     ``pool_bias`` (and with the same exceptions); each of the two works without the other.
 
 Switch: the environment variable ``COURSE_CPU_LEVERS``: unset, ``1`` or ``on`` = every lever
@@ -56,6 +57,7 @@ from .errors import ConfigError
 
 ENV_SWITCH = "COURSE_CPU_LEVERS"
 LEVERS = ("mkl_amd", "pool_bias", "bias_rows")
+CONV_LEVERS = ("pool_bias", "bias_rows")  # the ones MNIST.forward takes (course/model.py)
 MKL_ENV, MKL_VALUE = "MKL_DEBUG_CPU_TYPE", "5"
 
 _parsed: dict = {}
@@ -159,8 +161,8 @@ def remember_mkl_status(status: str) -> None:
 # Why one process stays the default on a multi-core CPU (README, "Training speed on the CPU"):
 # measured on the idle 2-core development machine with the levers (2026-12-02), the main job
 # (`python -m course train --no-progress`, 3 epochs) took 124.6 s in one process and 111.7 s with
-# `--nproc 2`: only 1.11x end to end (the launcher's start-up and the per-epoch evaluation do not
-# split), and it is another run: two ranks of batch 64 make a global batch of 128 and half the steps
+# `--nproc 2` (1.11x), then 116.6 s and 118.1 s (0.99x): no clear gain end to end (the launcher's
+# start-up and the per-epoch evaluation do not shrink), and it is another run: two ranks of batch 64 make a global batch of 128 and half the steps
 # (test accuracy 99.15 % against 99.08 %), so the course's printed numbers would no longer be the
 # lesson's. Opt-in, and the run header says why.
 NPROC_NOTE = ("1 process (--nproc 2: at most 1.11x end to end on 2 cores, and a global batch of 2x64 changes the run; "

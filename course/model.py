@@ -121,8 +121,8 @@ class MNIST(paddle.nn.Layer):
     #     maxpool(relu(conv(x, w) + b)) == relu(maxpool(conv(x, w)) + b)
     # and the add and the ReLU run on the pooled tensor, 4x smaller.
     # `bias_rows`: Paddle's CPU kernel for the broadcast add of a [20] bias reshaped to [1, 20, 1, 1]
-    # onto [N, 20, H, W], with its gradient, is slow here (64 x 20 x 28 x 28: 18 ms forward and
-    # backward); the same add written as [N, 20, H*W] + [20, 1] took 2.4 ms. Same sums, same
+    # onto [N, 20, H, W], with its gradient, is several times slower here than the same add written
+    # as [N, 20, H*W] + [20, 1] (README, "Training speed on the CPU"). Same sums, same
     # rounding: the forward is bit for bit; the bias gradient sums the same terms in another order.
     #
     # Same parameters (the layers' own weight and bias), same state_dict. Not taken when someone
@@ -134,7 +134,7 @@ class MNIST(paddle.nn.Layer):
     @paddle.jit.not_to_static
     def _lever_path(self) -> tuple:
         """The conv levers this forward may use: ``()`` = the course's plain layers."""
-        chosen = tuple(name for name in ("pool_bias", "bias_rows") if cpu.lever_on(name))
+        chosen = tuple(name for name in cpu.CONV_LEVERS if cpu.lever_on(name))
         if self.batch_norm or not chosen:
             return ()
         for name in self._PATH_LAYERS:
