@@ -237,11 +237,15 @@ def _identify(nb, homework: str) -> str | None:
     return f"这个笔记本不是作业 {homework}：既没有作业标记，也没有 {', '.join(VARIABLES[homework])} 这些答案变量。"
 
 
-def _copied(nb, key_lines: list[str]) -> bool:
-    """The answer key pasted in: every line of the teacher's solution, comment included, and no cell ever run."""
+def _copied(nb, key_lines: list[str]) -> str | None:
+    """The answer key pasted in (every line of the teacher's solution, its comment included): None if not,
+    else whether the notebook was also run ("ran" / "never_ran"). Running the key's cells is no work of
+    one's own: the teacher's comment "参考答案（教师版）" and the key's reason text come from nowhere else."""
     code = {line.strip() for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()}
+    if not key_lines or not all(line in code for line in key_lines):
+        return None
     ran = any(c.get("execution_count") or c.get("outputs") for c in nb.cells if c.cell_type == "code")
-    return bool(key_lines) and all(line in code for line in key_lines) and not ran
+    return "ran" if ran else "never_ran"
 
 
 def grade(homework: str, submissions, out_dir, *, time_limit=DEFAULTS["time_limit"], memory_mb=DEFAULTS["memory_mb"],
@@ -297,9 +301,11 @@ def _grade_one(path, homework, grader, points, key_lines, nbformat, smoke, **lim
     other = _identify(nb, homework)
     if other:
         return finish("wrong_homework", other)
-    if _copied(nb, key_lines):
+    copied = _copied(nb, key_lines)
+    if copied:
         row["needs_review"] = "copied"
-        return finish("copied", "答案单元和参考答案逐字相同，笔记本也没有运行过：不计分，请老师核对。")
+        ran = "笔记本运行过，但答案不是自己的" if copied == "ran" else "笔记本也没有运行过"
+        return finish("copied", f"答案单元和参考答案逐字相同（连教师版的注释也在）：{ran}。不计分，请老师核对。")
     skip = {"self_check", *points}
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in skip]
     run = run_submission(nb, VARIABLES[homework], smoke=smoke, **limits)
