@@ -22,6 +22,9 @@ The trained-model cache (``course/cache.py``) starts cold: unless ``COURSE_CACHE
 points it at a fresh folder ``build/notebooks/cache-<mode>-<time>/``, so notebooks that share a trained
 model (the first one trains it, the later ones read it) are timed as a student's first run. Each kernel
 gets ``OMP_NUM_THREADS=1`` unless set (one thread per process was fastest here, docs/benchmarks.md).
+Notebooks start longest first (by their last measured time in docs/notebooks.md; never measured ones
+before all), so two at a time the run does not end with one long notebook alone on one core; each line
+is printed as its notebook finishes.
 
 The exit status is 1 when any notebook failed (the failing cell's error is printed).
 """
@@ -32,7 +35,7 @@ import re
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +61,16 @@ def key_of(path: Path) -> str:
         return path.relative_to(NOTEBOOKS_DIR).with_suffix("").as_posix()
     except ValueError:  # a notebook elsewhere (the runner's own tests)
         return path.stem
+
+
+def longest_first(paths, mode: str, rows: dict) -> list:
+    """The order to start notebooks in: the longest by their last measured time in this mode first, those
+    never measured before all of them. With two at a time, a long notebook started last would run alone
+    at the end while the other core idles; longest first keeps both busy (the table stays in course order)."""
+    def last_time(path):
+        seconds = rows.get(key_of(path), {}).get(mode, (None,))[0]
+        return float("inf") if seconds is None else seconds
+    return sorted(paths, key=last_time, reverse=True)   # stable: ties keep the course's order
 
 
 def run_one(path_str: str, mode: str, out_str: str):
@@ -270,8 +283,8 @@ def main(argv=None):
         started = time.perf_counter()
         with ProcessPoolExecutor(max_workers=min(args.jobs, len(paths))) as pool:
             futures = [pool.submit(run_one, str(p), mode, str(BUILD_DIR / mode / p.relative_to(NOTEBOOKS_DIR)))
-                       for p in paths]
-            for future in futures:
+                       for p in longest_first(paths, mode, read_table())]
+            for future in as_completed(futures):
                 key, seconds, result = future.result()
                 print(f"{key:40s} {fmt_time(seconds):>12s}  {result}", flush=True)
                 updates[key] = (seconds, result)

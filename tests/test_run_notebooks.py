@@ -76,3 +76,13 @@ def test_stamp_writes_the_measured_time_once(tmp_path, monkeypatch, seconds, exp
     source = nbformat.read(path, as_version=4).cells[0].source
     assert source.startswith("# 标题\n") and source.count(run_notebooks.STAMP_BEGIN) == 1
     assert "完整模式实测约 1 分钟" in source and "](../docs/notebooks.md)" in source
+
+
+def test_notebooks_start_longest_first_and_never_measured_ones_before_all(tmp_path):
+    """Two at a time, the run ends sooner when the long notebooks do not start last."""
+    paths = [tmp_path / f"{name}.ipynb" for name in ("a_short", "b_long", "c_new", "d_middle")]
+    rows = {"a_short": {"full": (60, "ok", "d"), "smoke": (5, "ok", "d")},
+            "b_long": {"full": (600, "ok", "d"), "smoke": (50, "ok", "d")},
+            "d_middle": {"full": (300, "ok", "d"), "smoke": (90, "ok", "d")}}
+    assert [p.stem for p in run_notebooks.longest_first(paths, "full", rows)] == ["c_new", "b_long", "d_middle", "a_short"]
+    assert [p.stem for p in run_notebooks.longest_first(paths, "smoke", rows)] == ["c_new", "d_middle", "b_long", "a_short"]
