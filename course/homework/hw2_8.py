@@ -4,9 +4,10 @@ The given run (200 training images, batch 16, Adam 0.002 constant, seed 1, 20 ep
 three answers. Both the student's self-check and ``python -m course grade 2-8`` call these functions; only
 what a check says about the answer it was given is printed, never the expected answer.
 
-Tolerances come from the seed spread of the given run, measured by
-``docs/sweeps/homework-2-8/measure_seeds.py`` into ``docs/sweeps/homework-2-8/seeds.csv``
-(see ``docs/sweeps/homework-2-8/README.md``): ``tolerances()`` derives them from that file.
+Tolerances are measured (``docs/sweeps/homework-2-8/README.md``), and ``tolerances()`` derives them from
+the recorded files: EPOCH_TOL and ACC_TOL from the given run re-trained with other seeds
+(``measure_seeds.py`` -> ``seeds.csv``), FIX_MARGIN from "null fixes" that change nothing on purpose, in the
+same paired re-run a fix gets (``measure_nulls.py`` -> ``nulls.csv``).
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ def train_homework_run(weight_decay: float = 0.0, patience: int = 0, *, seed: in
 
 
 SEEDS_CSV = Path(__file__).resolve().parents[2] / "docs" / "sweeps" / "homework-2-8" / "seeds.csv"
+NULLS_CSV = SEEDS_CSV.with_name("nulls.csv")
 
 
 def summarize(history, model=None, val_subset: int = 0) -> dict:
@@ -79,10 +81,14 @@ def tolerances(val_subset: int = 0) -> dict:
     From the runs with seeds 1, 2, 3 (same settings otherwise):
     - sigma_step: the epoch-to-epoch relative change of the validation loss after its minimum, its standard
       deviation pooled over seeds: how much the curve jitters from one epoch to the next on this validation set.
-      EPOCH_TOL = sigma_step (epochs that close to the minimum are tied with it); FIX_MARGIN = 2 * sigma_step
-      (a smaller drop of the final validation loss is within that jitter: not a fix).
+      EPOCH_TOL = sigma_step (epochs that close to the minimum are tied with it).
     - ACC_TOL = 2*sqrt(2) * the standard deviation over seeds of the final validation accuracy (a difference of
       two single-seed runs has standard deviation sqrt(2)*sigma; 2*sqrt(2)*sigma covers about 95 % of them).
+
+    And from nulls.csv (``null_noise``): FIX_MARGIN = 2 * the root mean square of the relative change of the
+    final validation loss that "null fixes" (weight decays of 1e-8 to 1e-6, which do nothing on purpose) make
+    in the paired re-run. A fix is compared with the given run from the same seed, weights and batches, so
+    the noise it must beat is that of a paired change, not the spread between seeds.
     """
     if not SEEDS_CSV.exists():
         raise CourseError(f"{SEEDS_CSV} is missing: restore it (git checkout docs/sweeps/homework-2-8) or "
@@ -104,8 +110,22 @@ def tolerances(val_subset: int = 0) -> dict:
             variances.append(statistics.variance(steps))
     sigma_step = math.sqrt(statistics.fmean(variances))
     final_acc = [float(rows[-1]["val_acc"]) for rows in runs.values()]
-    return {"EPOCH_TOL": sigma_step, "FIX_MARGIN": 2 * sigma_step,
+    return {"EPOCH_TOL": sigma_step, "FIX_MARGIN": 2 * null_noise(val_subset),
             "ACC_TOL": 2 * math.sqrt(2) * statistics.stdev(final_acc), "seeds": sorted(runs)}
+
+
+def null_noise(val_subset: int = 0) -> float:
+    """Root mean square of the relative change of the final validation loss made by null fixes (nulls.csv)."""
+    changes = []
+    if NULLS_CSV.exists():
+        with open(NULLS_CSV, newline="", encoding="utf-8") as f:
+            changes = [float(row["relative_change"]) for row in csv.DictReader(f)
+                       if int(row["val_subset"]) == val_subset]
+    if len(changes) < 2:
+        raise CourseError(f"{NULLS_CSV} has fewer than two null fixes measured with val_subset {val_subset}; "
+                          f"measure them: python docs/sweeps/homework-2-8/measure_nulls.py --val_subset {val_subset}"
+                          " (or restore the file: git checkout docs/sweeps/homework-2-8)")
+    return math.sqrt(statistics.fmean(c * c for c in changes))
 
 
 def check_verdict(answer, given: dict) -> Check:
@@ -187,7 +207,7 @@ def check_fix(weight_decay, patience, given: dict, retrain, tols: dict) -> Check
                             f"网络被压得学不动（最后一个 epoch 的训练准确率 {fixed['train_accs'][-1]:.4f}），变成了欠拟合。")
     if drop < tols["FIX_MARGIN"]:
         return Check(False, f"问题 3 ❌ {detail}{note} 验证损失只降低了 {max(drop, 0):.1%}，不到 {tols['FIX_MARGIN']:.1%}"
-                            "（换一个随机种子就可能有这么大的变化）：修复太弱。")
+                            "（一个什么也不做的改动，例如 1e-8 的权重衰减，就可能让它变化这么多）：修复太弱。")
     return Check(True, f"问题 3 ✅ {detail}{note}")
 
 
