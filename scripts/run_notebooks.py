@@ -222,14 +222,28 @@ def stamp_line(seconds, smoke_seconds=None) -> str:
 
 
 def stamp(path: Path, seconds) -> bool:
-    """Put the measured full-mode time into the notebook's first cell; True when the file changed."""
+    """Put the measured full-mode time into the notebook's first cell; True when the file changed.
+
+    A homework's student version (notebooks/homework/) is generated from its source notebook
+    (course/homework/source/), and a test checks that it is exactly what generation gives: so the
+    source is stamped and the student versions are generated again. The link in the stamp is the
+    student version's (notebooks/homework/ -> ../../docs/), which generation copies as it is."""
+    if path.parent == NOTEBOOKS_DIR / "homework":
+        from course import homework
+
+        changed = stamp_file(homework.source_path(path.stem), seconds, docs_link="../../docs/")
+        if changed:
+            homework.generate()
+        return changed
+    return stamp_file(path, seconds)
+
+
+def stamp_file(path: Path, seconds, docs_link: str = "../docs/") -> bool:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     cell = nb.cells[0]
-    line = stamp_line(seconds)
-    if path.parent != NOTEBOOKS_DIR:  # notebooks/homework/: one folder deeper
-        line = line.replace("](../docs/", "](../../docs/")
+    line = stamp_line(seconds).replace("](../docs/", f"]({docs_link}")
     source = cell.source
     pattern = re.compile(re.escape(STAMP_BEGIN) + r".*?" + re.escape(STAMP_END), re.S)
     if pattern.search(source):
