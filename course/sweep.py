@@ -26,6 +26,7 @@ import shutil
 import sys
 import time
 import traceback
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -34,13 +35,11 @@ import numpy as np
 
 from .config import Config, field_types
 from .errors import CourseError
-from .metrics import AT_CHANCE_BELOW, at_chance_level
 from .rundir import METRICS, RunDir
 
 # A finished run is "stalled" when, after at least this many steps (a short smoke run has not had the
 # chance to learn), its final training accuracy is still at chance level (course.metrics.at_chance_level).
 STALLED_AFTER_STEPS = 150
-STALLED_BELOW = AT_CHANCE_BELOW  # kept for readers of the old name
 COLUMNS = ("run", "status", "final_train_loss", "val_acc", "test_acc", "wall_seconds", "error")
 
 
@@ -82,6 +81,8 @@ def row_from_run_dir(run_dir, keys=()) -> dict | None:
     error = metrics.get("stop_reason", "")
     train_acc = ((metrics.get("epochs") or [{}])[-1]).get("train_acc", math.nan)
     steps = max(metrics.get("loss_steps") or [0])
+    from .metrics import at_chance_level  # imports Paddle: here, not at the top (see _run_one)
+
     if status == "ok" and at_chance_level(train_acc) and steps >= STALLED_AFTER_STEPS:
         # A finite loss stuck near ln 10 is no NaN, so nothing stopped the run: say it here, or a
         # dead network (Adam at lr 0.01 does this to the course CNN) reads as a finished "ok".
@@ -107,7 +108,13 @@ def _die_with_parent() -> None:
 
 def _run_one(config_dict: dict, run_dir: str, keys=()) -> dict:
     """Worker: one run, its printout in ``<run_dir>.log``. Never raises: failures become rows."""
-    from .run import train_run  # Paddle loads in the workers only, not in the sweep's parent
+    # Paddle loads in the workers here (this module imports nothing of Paddle at its top, so unpickling
+    # this function in a spawned worker does not load it). Its "No ccache found" import warning (about
+    # compiling custom C++ operators, which this course never does) is hidden around this import alone,
+    # as `import course` does (course/__init__.py): a notebook running a sweep shows no warning.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No ccache found")
+        from .run import train_run
 
     run_dir = RunDir(run_dir)
     resume = run_dir.path if run_dir.checkpoint.exists() else None

@@ -62,6 +62,14 @@ def test_parallel_equals_sequential_and_resume_skips(tmp_path, capsys):
     assert again[1]["test_acc"] == parallel[1]["test_acc"]  # resumed from its checkpoint: same result
 
 
+def test_workers_do_not_print_paddles_ccache_warning(tmp_path, capfd):
+    """A sweep in a notebook: the spawned workers' stderr is the notebook's, and Paddle's import warning
+    about ccache (irrelevant to the course) must not show up there."""
+    rows = run_sweep(TINY, grid(optimizer=["sgd", "adam"]), tmp_path / "s", jobs=2)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert "No ccache found" not in capfd.readouterr().err
+
+
 def test_diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     overrides = [{"optimizer": "sgd", "lr": 1e20, "schedule": "constant"},
                  {"optimizer": "sgd", "lr": 0.01, "data_dir": str(tmp_path / "no-such-dir")},
