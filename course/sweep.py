@@ -94,16 +94,21 @@ def row_from_run_dir(run_dir, keys=()) -> dict | None:
 
 
 def _die_with_parent() -> None:
-    """Worker initializer: on Linux, ask the kernel to send this worker SIGTERM when the sweep's
-    process dies. Without it, a sweep stopped with ``kill`` (not Ctrl-C, which reaches the whole
-    process group) leaves its workers training on, and picking up the runs queued for them. A
-    killed worker's run is resumed from its checkpoint when the sweep is started again."""
+    """Worker initializer: on Linux, ask the kernel to kill this worker when the sweep's process dies.
+    Without it, a sweep stopped with ``kill`` (not Ctrl-C, which reaches the whole process group)
+    leaves its workers training on, and picking up the runs queued for them. A killed worker's run is
+    resumed from its checkpoint when the sweep is started again (checkpoints are written atomically).
+
+    SIGKILL, not SIGTERM: Paddle installs its own SIGTERM handler, which prints a C++ "FatalError"
+    report; in CI (Paddle 2.6.2, busy machine) one worker stayed alive after the sweep was killed,
+    consistent with that handler blocking. A worker has nothing to clean up that SIGTERM would allow
+    (Python's default for SIGTERM runs no cleanup either)."""
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
 
         PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 def _run_one(config_dict: dict, run_dir: str, keys=()) -> dict:
