@@ -210,14 +210,14 @@ def render_table(rows: dict, wall: str = "") -> str:
         + total + f"\n\nsmoke-mode total: {round(sum(smoke) / 60)} min\n")
 
 
-def stamp_line(seconds, smoke_seconds=None) -> str:
+def stamp_line(seconds, docs_link: str = "../docs/") -> str:
     if seconds is None:
         text = ("完整模式的运行时间尚未实测（`make notebooks` 实测后会写在这里，"
-                "见 [docs/notebooks.md](../docs/notebooks.md)）。")
+                f"见 [docs/notebooks.md]({docs_link}notebooks.md)）。")
     else:
         minutes = max(1, round(seconds / 60))
         text = (f"完整模式实测约 {minutes} 分钟（本项目的 2 核 CPU 机器，"
-                "见 [docs/notebooks.md](../docs/notebooks.md)）。")
+                f"见 [docs/notebooks.md]({docs_link}notebooks.md)）。")
     return f"{STAMP_BEGIN}\n> ⏱ {text}\n{STAMP_END}"
 
 
@@ -243,7 +243,7 @@ def stamp_file(path: Path, seconds, docs_link: str = "../docs/") -> bool:
 
     nb = nbformat.read(path, as_version=4)
     cell = nb.cells[0]
-    line = stamp_line(seconds).replace("](../docs/", f"]({docs_link}")
+    line = stamp_line(seconds, docs_link)
     source = cell.source
     pattern = re.compile(re.escape(STAMP_BEGIN) + r".*?" + re.escape(STAMP_END), re.S)
     if pattern.search(source):

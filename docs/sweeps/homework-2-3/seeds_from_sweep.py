@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 
-
 def main(sweep_dirs):
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["setting", "seed", "epoch", "acc", "source"])

@@ -5,10 +5,10 @@
     (the first call writes the header: --header)
 
 Grading compares a student's fix with the given run *paired*: same seed, same initial weights, same batch
-order. What is left to chance is how the run's chaotic path reacts to any change at all. A weight decay of
-1e-8 to 1e-6 does nothing on purpose (its pull on the weights is about 1e-7 of a gradient), yet it changes
-rounding, and over 260 Adam steps on 200 images the final validation loss moves by some percent. Those
-"null fixes" give the paired noise; a real fix must move the number by more than twice it. One CSV row per
+order. What is left to chance is how the run's path reacts to any change at all. A weight decay of 1e-8
+to 1e-6 is far too small to regularize anything, yet it changes the optimizer's arithmetic, and over the
+run's 260 Adam steps the final validation loss moves a little (0.4-0.9 % here: README.md beside this
+file). Those "null fixes" give the paired noise; a real fix must move the number by more than twice it. One CSV row per
 null fix: val_subset, weight_decay, final_val_loss, the given run's final_val_loss, relative change.
 """
 import argparse
