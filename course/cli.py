@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", default="safetensors", choices=("safetensors", "inference"),
                         help="safetensors: the weights only; inference: paddle.jit.save's static graph "
                              "+ weights, for paddle.jit.load and Paddle Inference (default: safetensors)")
-    from .grade import add_parser as add_grade_parsers
+    from .homework.grade import add_parser as add_grade_parsers
     add_grade_parsers(sub)   # grade HOMEWORK SUBMISSION... / homework generate
     return parser
 
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     command, args = parse(argv)
     try:
         if command in ("grade", "homework"):
-            from .grade import command as grade_command
+            from .homework.grade import command as grade_command
             return grade_command(command, args)
         if command == "dashboard":  # no Paddle needed: answers without its start-up time
             from .dashboard import serve

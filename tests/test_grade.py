@@ -42,13 +42,13 @@ def test_integers(value, expected):
 
 
 @pytest.mark.parametrize("value,expected", [(0.01, 0.01), ("0.01", 0.01), ("1e-2", 0.01), (" 1E-2 ", 0.01),
-                                            (0, 0.0), (float("nan"), None), ("0.01x", None), (False, None)])
+                                            (0, 0.0), (float("nan"), None), ("0.01 or 0.001", None), (False, None)])
 def test_numbers(value, expected):
     assert parse_number(value) == expected
 
 
 @pytest.mark.parametrize("name,expected", [("Momentum", "momentum"), (" ADAM ", "adam"), ("rms prop", "rmsprop"),
-                                           ("Ada-Grad", "adagrad"), ("动量", "momentum"), ("adamm", None), (3, None)])
+                                           ("Ada-Grad", "adagrad"), ("动量", "momentum"), ("AdamW", None), ("adam or sgd", None), (3, None)])
 def test_optimizer_names(name, expected):
     assert hw2_3.parse_optimizer(name) == expected
 
@@ -288,12 +288,25 @@ def test_grade_2_8_class_caches_the_training(tmp_path):
 
 
 def test_retraining_is_cached_by_the_settings_chosen(tmp_path):
-    from course.grade import _cached
+    from course.homework.grade import _Cache
+    from course.homework.hw2_8 import parse_fix
 
-    calls = []
+    cache, calls = _Cache(tmp_path, b"k" * 32), []
     compute = lambda: calls.append(1) or {"final_val_loss": 0.5}
     for wd, patience in ((0, 3), (0.0, 3.0), ("0", "3")):   # the forms two students write the same fix in
-        from course.homework.hw2_8 import parse_fix
         (wd, patience), _ = parse_fix(wd, patience)
-        assert _cached(tmp_path, {"hw": "2-8", "wd": float(wd), "patience": int(patience)}, compute) == {"final_val_loss": 0.5}
+        assert cache.get({"hw": "2-8", "wd": float(wd), "patience": int(patience)}, compute) == {"final_val_loss": 0.5}
     assert len(calls) == 1 and len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_cache_entry_written_without_the_secret_is_recomputed(tmp_path):
+    from course.homework.grade import _Cache
+
+    key = {"hw": "2-8", "wd": 0.0, "patience": 3}
+    _Cache(tmp_path, b"k" * 32).get(key, lambda: {"final_val_loss": 0.5})
+    entry = next(tmp_path.iterdir())
+    forged = json.loads(entry.read_text())
+    forged["value"] = {"final_val_loss": 0.0001}   # what a submission would write to pass every fix
+    entry.write_text(json.dumps(forged))
+    cache = _Cache(tmp_path, b"k" * 32)
+    assert cache.get(key, lambda: {"final_val_loss": 0.5}) == {"final_val_loss": 0.5} and cache.rejected == 1

@@ -88,6 +88,31 @@ def render(nb) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+def generate_personal(roster, dest, *, homeworks=None, secret_file=None) -> list[Path]:
+    """One personal, signed version per student on ``roster`` (see ``variants``): ``dest/<homework>/<name>.ipynb``."""
+    from . import variants
+    names = variants.read_roster(roster)
+    secret = variants.load_secret(secret_file, create=True)
+    written = []
+    for homework in homeworks or list(HOMEWORKS):
+        public = student_version(read_source(homework))
+        folder = Path(dest) / homework
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            variant = variants.choose(checks(homework), homework, name, secret)
+            path = folder / f"{_file_name(name)}.ipynb"
+            path.write_text(render(variants.personalize(public, homework, name, variant, secret)), encoding="utf-8")
+            written.append(path)
+    return written
+
+
+def _file_name(name: str) -> str:
+    import hashlib
+    import re
+    safe = re.sub(r"[^\w\-.]+", "_", name).strip("._")[:80]
+    return safe if safe == name else f"{safe or 'student'}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+
+
 def generate(dest: Path | str = STUDENT_DIR) -> list[Path]:
     """Write the student version of every homework into ``dest``; returns the paths written."""
     dest = Path(dest)

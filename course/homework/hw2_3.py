@@ -15,6 +15,7 @@ import csv
 import math
 import re
 import statistics
+import unicodedata
 from pathlib import Path
 
 from ..errors import CourseError
@@ -22,9 +23,14 @@ from .answers import DIGIT, Check, parse_number, reason_check
 
 SWEEP_DIR = Path(__file__).resolve().parents[2] / "docs" / "sweeps" / "homework-2-3"
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
-_ALIASES = {"动量": "momentum", "momentumsgd": "momentum", "sgdmomentum": "momentum", "sgdm": "momentum",
-            "sgdwithmomentum": "momentum", "随机梯度下降": "sgd", "梯度下降": "sgd", "adagradoptimizer": "adagrad",
-            "rmspropoptimizer": "rmsprop", "adamoptimizer": "adam"}
+# Words that name one optimizer, in the forms students write (checked in this order: momentum first, since
+# '带动量的SGD' and 'SGD with momentum' name SGD too).
+_NAMES = {"momentum": ("momentum", "动量", "sgdm", "heavyball"),
+          "adagrad": ("adagrad", "自适应梯度"),
+          "rmsprop": ("rmsprop", "均方根传播"),
+          "adam": ("adam", "自适应矩估计"),
+          "sgd": ("sgd", "随机梯度下降", "梯度下降", "gradientdescent")}
+_NOT_IN_SWEEP = ("adamw", "adamax", "radam", "nadam", "lamb", "lars", "adadelta", "nesterov")
 
 
 def _read(name: str) -> list[dict]:
@@ -63,13 +69,28 @@ def tolerance() -> float:
     return 2 * math.sqrt(2) * seed_spread()
 
 
+FORMS = [("optimizer", text, expected) for text, expected in (
+    ("Momentum", "momentum"), (" ADAM ", "adam"), ("rms prop", "rmsprop"), ("Ada-Grad", "adagrad"), ("动量", "momentum"),
+    ("Adam优化器", "adam"), ("paddle.optimizer.Adam", "adam"), ("带动量的SGD", "momentum"),
+    ("SGD with momentum", "momentum"), ("Momentum(0.9)", "momentum"), ("随机梯度下降", "sgd"), ("AdamW", None),
+    ("adam or rmsprop", None))]
+
+
 def parse_optimizer(answer) -> str | None:
-    """'Momentum', ' ADAM ', 'rms prop', 'Ada-Grad', '动量' -> the sweep's name; None if unknown."""
+    """'Momentum', ' ADAM ', 'rms prop', 'Ada-Grad', '动量', 'Adam优化器', 'paddle.optimizer.Adam', '带动量的SGD',
+    'SGD with momentum' -> the sweep's name; None if unknown, not in the sweep ('AdamW') or two of them."""
     if not isinstance(answer, str):
         return None
-    name = re.sub(r"[\s\-_.]+", "", answer.lower())
-    name = _ALIASES.get(name, name)
-    return name if name in OPTIMIZERS else None
+    text = unicodedata.normalize("NFKC", answer).lower()
+    text = re.sub(r"\(.*?\)|（.*?）", "", text)                     # 'Momentum(0.9)', 'adam（推荐）'
+    text = re.sub(r"paddle\.optimizer\.|torch\.optim\.|optimizer|优化器|优化算法|算法|方法|法", "", text)
+    name = re.sub(r"[\s\-_.+/]+", "", text)
+    if any(other in name for other in _NOT_IN_SWEEP):
+        return None
+    found = [key for key, words in _NAMES.items() if any(w in name for w in words)]
+    if "momentum" in found and "sgd" in found:                      # momentum SGD is Momentum
+        found.remove("sgd")
+    return found[0] if len(found) == 1 else None
 
 
 def _usable(table):
@@ -122,17 +143,39 @@ def check_reason(reason) -> Check:
                         "你根据哪几条损失曲线（哪个优化器、哪个学习率）的什么现象做出判断")
 
 
-def check_all(answers: dict) -> dict[str, Check]:
-    """{'optimizer', 'lr', 'reason'} -> Check, for the answers of the student notebook's variables."""
-    table, tol = load_table(), tolerance()
+def variant_pool() -> list[dict]:
+    """The personal versions a teacher can hand out: compare only three of the five optimizers (ten slices of
+    the sweep, each with its own best)."""
+    from itertools import combinations
+    return [{"optimizers": list(names)} for names in combinations(OPTIMIZERS, 3)]
+
+
+def variant_table(variant: dict | None, table=None) -> list[dict]:
+    """The sweep as the variant asks about it: only its optimizers (all of them for the public version)."""
+    table = load_table() if table is None else table
+    names = (variant or {}).get("optimizers") or OPTIMIZERS
+    return [r for r in table if r["optimizer"] in names]
+
+
+def check_all(answers: dict, variant: dict | None = None) -> dict[str, Check]:
+    """{'optimizer', 'lr', 'reason'} -> Check, for the answers of the student notebook's variables, against the
+    slice of the sweep that ``variant`` asks about (the whole sweep for the public version)."""
+    table, tol = variant_table(variant), tolerance()
+    names = sorted({r["optimizer"] for r in table})
+    chosen = parse_optimizer(answers.get("my_best_optimizer"))
+    if chosen is not None and chosen not in names:
+        outside = Check(False, f"问题 1 ❌ {chosen} 不在你这份作业要比较的优化器里（{', '.join(names)}）。")
+        return {"optimizer": outside, "lr": Check(False, "问题 2 ❌ 先在你这份作业的优化器里选一个。"),
+                "reason": check_reason(answers.get("my_reason"))}
     return {"optimizer": check_optimizer(answers.get("my_best_optimizer"), table, tol),
             "lr": check_lr(answers.get("my_best_optimizer"), answers.get("my_best_lr"), table, tol),
             "reason": check_reason(answers.get("my_reason"))}
 
 
-def self_check(my_best_optimizer, my_best_lr, my_reason="") -> dict[str, Check]:
+def self_check(my_best_optimizer, my_best_lr, my_reason="", variant=None) -> dict[str, Check]:
     """The student notebook's self-check: prints the result for this answer only."""
-    results = check_all({"my_best_optimizer": my_best_optimizer, "my_best_lr": my_best_lr, "my_reason": my_reason})
+    results = check_all({"my_best_optimizer": my_best_optimizer, "my_best_lr": my_best_lr, "my_reason": my_reason},
+                        variant)
     for check in results.values():
         print(check.message, "\n")
     print("结果：" + "".join(c.mark for c in results.values()) + "（✅ 对，❌ 不对，⬜ 还没回答，👀 留给老师）")

@@ -69,9 +69,10 @@ def summarize(history, model=None, val_subset: int = 0) -> dict:
     return summary
 
 
-def run_summary(weight_decay: float = 0.0, patience: int = 0, *, val_subset: int = 0) -> dict:
-    """Train the homework's run with a fix and summarize it (what ``python -m course grade`` caches)."""
-    model, history = train_homework_run(weight_decay, patience, val_subset=val_subset)
+def run_summary(weight_decay: float = 0.0, patience: int = 0, *, val_subset: int = 0, seed: int | None = None) -> dict:
+    """Train the homework's run (of variant ``seed``) with a fix and summarize it (what ``python -m course grade``
+    caches)."""
+    model, history = train_homework_run(weight_decay, patience, seed=seed, val_subset=val_subset)
     return summarize(history, model if patience else None, val_subset)
 
 
@@ -224,13 +225,21 @@ def check_all(answers: dict, given: dict, retrain, tols: dict) -> dict[str, Chec
             "reason": check_reason(answers.get("my_reason"))}
 
 
-def self_check(history, my_verdict, my_best_epoch, my_weight_decay, my_patience, my_reason="", *, smoke=False):
+def variant_pool() -> list[dict]:
+    """The personal versions a teacher can hand out: the given run from another seed (its best epoch and the
+    size of its over-fitting differ). The tolerances are measured on seeds 1-3 and apply to the others as an
+    estimate of the same noise."""
+    return [{"seed": seed} for seed in range(1, 9)]
+
+
+def self_check(history, my_verdict, my_best_epoch, my_weight_decay, my_patience, my_reason="", *, smoke=False,
+               variant=None):
     """The student notebook's self-check: re-trains with the student's fix (once) and prints this answer's result."""
-    subset = val_subset(smoke)
+    subset, seed = val_subset(smoke), (variant or {}).get("seed")
     tols = tolerances(subset)
     answers = {"my_verdict": my_verdict, "my_best_epoch": my_best_epoch, "my_weight_decay": my_weight_decay,
                "my_patience": my_patience, "my_reason": my_reason}
-    results = check_all(answers, summarize(history), lambda wd, p: run_summary(wd, p, val_subset=subset), tols)
+    results = check_all(answers, summarize(history), lambda wd, p: run_summary(wd, p, val_subset=subset, seed=seed), tols)
     for check in results.values():
         print(check.message, "\n")
     print("结果：" + "".join(c.mark for c in results.values()) + "（✅ 对，❌ 不对，⬜ 还没回答，👀 留给老师）")
