@@ -100,6 +100,12 @@ def command(command: str, args: dict) -> int:
                  sandbox=sandbox, secret_file=args.get("secret"))
     print(f"graded {len(rows)} submission(s): {Path(args['out']) / 'grades.csv'}, feedback in "
           f"{Path(args['out']) / 'feedback'}")
+    try:
+        import resource
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024   # Linux reports KiB
+        print(f"grader peak memory: {peak_mb} MB (the grading process; each kernel is limited by --memory_mb)")
+    except ImportError:   # not on Windows
+        pass
     return 0
 
 

@@ -240,7 +240,7 @@ async def _stop(client, km, pid) -> None:
     if pid:
         kill_tree(pid)
     try:
-        km.cleanup_resources()
+        await km.cleanup_resources()
     except Exception:
         pass
     km.context.destroy(linger=0)

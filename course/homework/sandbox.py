@@ -117,12 +117,14 @@ def _bwrap_works() -> tuple[bool, str]:
         return False, "bwrap not found: install bubblewrap (Debian/Ubuntu: apt install bubblewrap)"
     if not sys.platform.startswith("linux"):
         return False, f"bubblewrap needs Linux, this is {sys.platform}"
-    home = Path(os.environ.get("TMPDIR", "/tmp"))
-    try:
-        done = subprocess.run([exe, *_bwrap_args(home, []), "--", sys.executable, "-c", "import course"],
-                              capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return False, f"bwrap could not start ({e})"
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="course-grade-probe-") as home:
+        (Path(home) / "work").mkdir()
+        try:
+            done = subprocess.run([exe, *_bwrap_args(Path(home), []), "--", sys.executable, "-c", "import course"],
+                                  capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return False, f"bwrap could not start ({e})"
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         return False, f"bwrap does not work here ({last[:160]}; are unprivileged user namespaces disabled?)"
