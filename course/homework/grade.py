@@ -22,7 +22,9 @@ import hashlib
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from ..errors import CourseError
 from . import checks, questions, read_source, solution_lines
 from . import sandbox as sandboxes
 from . import variants
-from .runner import DEFAULTS, run_submission
+from .runner import DEFAULTS, RUNNING, run_submission
 
 MAX_NOTEBOOK_MB = 50          # a submission larger than this is not read (an .ipynb with outputs is ~1 MB)
 FEEDBACK_CHARS = 20_000       # each feedback file is cut to this size
@@ -95,9 +97,12 @@ def command(command: str, args: dict) -> int:
     print(sandbox.banner(), flush=True)
     if sandbox.mode == "none":
         sandboxes.become_subreaper()   # so that detached processes of a submission can be found and killed
-    rows = grade(args["homework"], args["submissions"], args["out"], time_limit=args["time_limit"],
-                 memory_mb=args["memory_mb"], output_kb=args["output_kb"], cache_dir=args["cache"],
-                 sandbox=sandbox, secret_file=args.get("secret"))
+    try:
+        rows = grade(args["homework"], args["submissions"], args["out"], time_limit=args["time_limit"],
+                     memory_mb=args["memory_mb"], output_kb=args["output_kb"], cache_dir=args["cache"],
+                     sandbox=sandbox, secret_file=args.get("secret"))
+    except KeyboardInterrupt:
+        return 130   # the rows so far are in grades.csv (grade() said where to go on from)
     print(f"graded {len(rows)} submission(s): {Path(args['out']) / 'grades.csv'}, feedback in "
           f"{Path(args['out']) / 'feedback'}")
     try:
@@ -345,10 +350,13 @@ def grade(homework: str, submissions, out_dir, *, time_limit=DEFAULTS["time_limi
                 rows.append(old)
                 continue
             try:
-                row, feedback = _grade_one(path, homework, grader, points, key_lines, smoke, sandbox, secret,
-                                           seen_variants, limits)
+                with _interruptible() as interrupted:
+                    row, feedback = _grade_one(path, homework, grader, points, key_lines, smoke, sandbox, secret,
+                                               seen_variants, limits)
+                if interrupted:
+                    raise KeyboardInterrupt
             except KeyboardInterrupt:
-                print(f"\ninterrupted at {path} ({index - 1} of {len(paths)} graded into {out_dir / 'grades.csv'}); "
+                print(f"\ninterrupted at {path}: {index - 1} of {len(paths)} graded into {out_dir / 'grades.csv'}; "
                       "run the same command again to go on from here.", file=sys.stderr, flush=True)
                 raise
             except Exception as e:   # a grading bug must not stop the class: this row says so
@@ -379,6 +387,29 @@ def _class_variants(paths, secret, homework) -> dict:
         except Exception:   # read again, and reported, when its turn comes
             pass
     return found
+
+
+class _interruptible:
+    """A teacher's Ctrl+C (SIGINT) while a submission runs: kill its kernel at once, finish nothing of it (its
+    row is not written, so the next run grades it again) and stop the batch. A second Ctrl+C is Python's own."""
+
+    def __enter__(self):
+        self.hit, self.previous = [], None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self.hit
+
+    def _handler(self, signum, frame):
+        self.hit.append(signum)
+        signal.signal(signal.SIGINT, self.previous or signal.default_int_handler)
+        pid = RUNNING.get("pid")
+        if pid:
+            sandboxes.kill_tree(pid)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
 
 
 def _sha256(path: Path) -> str:

@@ -49,7 +49,8 @@ def train_homework_run(weight_decay: float = 0.0, patience: int = 0, *, seed: in
     return net, history
 
 
-SEEDS_CSV = Path(__file__).resolve().parents[2] / "docs" / "sweeps" / "homework-2-8" / "seeds.csv"
+# Package data (measured by the scripts in docs/sweeps/homework-2-8/, see its README).
+SEEDS_CSV = Path(__file__).resolve().parent / "data" / "2-8" / "seeds.csv"
 NULLS_CSV = SEEDS_CSV.with_name("nulls.csv")
 
 
@@ -92,7 +93,7 @@ def tolerances(val_subset: int = 0) -> dict:
     the noise it must beat is that of a paired change, not the spread between seeds.
     """
     if not SEEDS_CSV.exists():
-        raise CourseError(f"{SEEDS_CSV} is missing: restore it (git checkout docs/sweeps/homework-2-8) or "
+        raise CourseError(f"{SEEDS_CSV} is missing: restore it (git checkout course/homework/data/2-8) or "
                           "measure it with docs/sweeps/homework-2-8/measure_seeds.py.")
     runs: dict[int, list[dict]] = {}
     with open(SEEDS_CSV, newline="", encoding="utf-8") as f:
@@ -125,7 +126,7 @@ def null_noise(val_subset: int = 0) -> float:
     if len(changes) < 2:
         raise CourseError(f"{NULLS_CSV} has fewer than two null fixes measured with val_subset {val_subset}; "
                           f"measure them: python docs/sweeps/homework-2-8/measure_nulls.py --val_subset {val_subset}"
-                          " (or restore the file: git checkout docs/sweeps/homework-2-8)")
+                          " (or restore the file: git checkout course/homework/data/2-8)")
     return math.sqrt(statistics.fmean(c * c for c in changes))
 
 

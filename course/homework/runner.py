@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ DEFAULTS = {"time_limit": 900.0, "memory_mb": 4096, "output_kb": 1024, "file_mb"
 # What libraries (Paddle, IPython, matplotlib, pip) write into HOME on their own: not the notebook's doing.
 TOOL_DIRS = {".cache", ".config", ".local", ".ipython", ".jupyter", ".matplotlib", ".paddle", ".visualdl", "work"}
 ANSWER_CHARS = 2000   # an answer longer than this is cut (a reason is a sentence or two)
+RUNNING: dict = {}    # {"pid": the running kernel's launcher}: what the grader's Ctrl+C handler kills
 
 _REPORT = '''
 def __course_grade_answers__(_names=%r, _limit=%d):
@@ -146,13 +148,26 @@ def run_submission(nb, variables, *, sandbox: Sandbox, smoke: bool, time_limit=D
     """Execute ``nb`` (graded and self-check cells already removed) and read back ``variables``."""
     limits = {"time_limit": time_limit, "memory_mb": memory_mb, "output_kb": output_kb, "file_mb": file_mb}
     root = Path(tempfile.mkdtemp(prefix="course-grade-"))
+    # Our own loop rather than asyncio.run: a Ctrl+C of the teacher's must stop the batch (asyncio.run turns it
+    # into a cancellation that a library may swallow), and the kernel must still be stopped afterwards.
+    loop, kernel = asyncio.new_event_loop(), {}
+    main = loop.create_task(_run(nb, list(variables), root, sandbox, smoke, limits, kernel))
     try:
-        return asyncio.run(_run(nb, list(variables), root, sandbox, smoke, limits))
+        return loop.run_until_complete(main)
     finally:
+        main.cancel()
+        try:
+            loop.run_until_complete(asyncio.gather(main, return_exceptions=True))
+        except BaseException:
+            pass
+        if kernel:
+            loop.run_until_complete(_stop(**kernel))
+        loop.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
-async def _run(nb, variables, root: Path, sandbox: Sandbox, smoke: bool, limits: dict) -> Run:
+async def _run(nb, variables, root: Path, sandbox: Sandbox, smoke: bool, limits: dict, kernel: dict) -> Run:
+    """Run the notebook; ``kernel`` gets what ``_stop`` needs as soon as it exists (the caller stops it)."""
     import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -170,10 +185,12 @@ async def _run(nb, variables, root: Path, sandbox: Sandbox, smoke: bool, limits:
         startup_timeout=120, iopub_timeout=10, resources={"metadata": {"path": str(home / "work")}},
         log=_quiet_log())
     client.output_budget = limits["output_kb"] * 1024
-    pid = None
+    kernel.update(client=client, km=km, pid=None, keep=before, sandbox=sandbox)
     try:
-        async with client.async_setup_kernel(cwd=str(home / "work"), env=_kernel_env(inside_home, inside_tmp, smoke)):
-            pid = getattr(getattr(km, "provisioner", None), "pid", None)
+        async with client.async_setup_kernel(cwd=str(home / "work"), env=_kernel_env(inside_home, inside_tmp, smoke),
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            kernel["pid"] = getattr(getattr(km, "provisioner", None), "pid", None)
+            RUNNING["pid"] = kernel["pid"]
             try:
                 for index, cell in enumerate(nb.cells):
                     if cell.cell_type == "code":
@@ -188,9 +205,9 @@ async def _run(nb, variables, root: Path, sandbox: Sandbox, smoke: bool, limits:
     except RuntimeError as e:   # the kernel died before it could answer (e.g. it killed itself at start-up)
         run.problem("crashed", f"内核没有启动起来或中途退出了（{str(e)[:200]}）。")
     finally:
-        await _stop(client, km, pid)
-        if sandbox.mode == "none":
-            kill_tree(None, keep=before)   # detached processes too: the grader is their subreaper
+        RUNNING.clear()
+        await _stop(**kernel)
+        kernel.clear()
     if client.over_budget:
         run.problem("output_limit", f"输出超过了 {limits['output_kb']} KB，已被中断，多出的输出被丢弃。")
     _cell_errors(run, nb, client.over_budget, limits["memory_mb"])
@@ -225,7 +242,7 @@ async def _report(client, variables, deadline) -> dict | None:
     return {k: answers.get(k) for k in variables} if isinstance(answers, dict) else None
 
 
-async def _stop(client, km, pid) -> None:
+async def _stop(client, km, pid, keep, sandbox) -> None:
     """Shut the kernel down and make sure nothing of it is left: channels, process tree, sockets, context."""
     try:
         if client.kc is not None:
@@ -239,6 +256,8 @@ async def _stop(client, km, pid) -> None:
         pass
     if pid:
         kill_tree(pid)
+    if sandbox.mode == "none":
+        kill_tree(None, keep=keep)   # detached processes too: the grader is their subreaper
     try:
         await km.cleanup_resources()
     except Exception:

@@ -4,7 +4,7 @@
         --num_epochs 2 --jobs 2 --sweep_dir runs/hw23-seeds-a
     python -m course sweep --optimizer rmsprop,adam --lr 0.001 --seed 0,1,2 --schedule constant \
         --num_epochs 2 --jobs 2 --sweep_dir runs/hw23-seeds-b
-    python docs/sweeps/homework-2-3/seeds_from_sweep.py runs/hw23-seeds-a runs/hw23-seeds-b > seeds.csv
+    python docs/sweeps/homework-2-3/seeds_from_sweep.py runs/hw23-seeds-a runs/hw23-seeds-b > course/homework/data/2-3/seeds.csv
 
 One row per run: the setting (optimizer and learning rate), its seed and its validation accuracy after
 the last epoch, the number the homework ranks by. ``hw2_3.seed_spread`` pools the variance within each

@@ -1,7 +1,7 @@
 """How much a change that does nothing moves homework 2-8's graded number: the FIX_MARGIN of hw2_8.
 
-    python docs/sweeps/homework-2-8/measure_nulls.py --val_subset 0   >> nulls.csv   # full mode
-    python docs/sweeps/homework-2-8/measure_nulls.py --val_subset 500 >> nulls.csv   # smoke mode
+    python docs/sweeps/homework-2-8/measure_nulls.py --val_subset 0   >> course/homework/data/2-8/nulls.csv   # full mode
+    python docs/sweeps/homework-2-8/measure_nulls.py --val_subset 500 >> course/homework/data/2-8/nulls.csv   # smoke mode
     (the first call writes the header: --header)
 
 Grading compares a student's fix with the given run *paired*: same seed, same initial weights, same batch

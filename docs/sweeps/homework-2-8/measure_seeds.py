@@ -1,6 +1,6 @@
 """Seed spread of homework 2-8's given run: the tolerances of course/homework/hw2_8.py come from this.
 
-    python docs/sweeps/homework-2-8/measure_seeds.py [--seeds 1,2,3,4,5] [--val_subset 0] > seeds.csv
+    python docs/sweeps/homework-2-8/measure_seeds.py [--seeds 1,2,3,4,5] [--val_subset 0] > course/homework/data/2-8/seeds.csv
 
 Trains the homework's run (200 training images, batch 16, Adam 0.002 constant, 20 epochs) once per seed
 and prints one CSV row per (seed, epoch): training / validation loss and accuracy.
