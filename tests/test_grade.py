@@ -310,3 +310,19 @@ def test_a_cache_entry_written_without_the_secret_is_recomputed(tmp_path):
     entry.write_text(json.dumps(forged))
     cache = _Cache(tmp_path, b"k" * 32)
     assert cache.get(key, lambda: {"final_val_loss": 0.5}) == {"final_val_loss": 0.5} and cache.rejected == 1
+
+
+def test_readme_lists_the_answer_forms_the_grader_reads():
+    from course.homework.grade import forms_markdown
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- answer-forms -->\n", 1)[1].split("\n<!-- /answer-forms -->", 1)[0]
+    assert table == forms_markdown(), "regenerate it: python -m course homework forms"
+
+
+@pytest.mark.parametrize("kind,text,expected", [*__import__("course.homework.answers", fromlist=["FORMS"]).FORMS,
+                                                *hw2_3.FORMS])
+def test_each_answer_form(kind, text, expected):
+    from course.homework.answers import form_value, read_form
+    value = form_value(kind, text)
+    read = hw2_3.parse_optimizer(value) if kind == "optimizer" else read_form(kind, value)
+    assert read == (pytest.approx(expected, rel=1e-6) if isinstance(expected, float) else expected)
