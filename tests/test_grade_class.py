@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.homework import generate_personal, hw2_3, hw2_8, variants
+from course.homework import hw2_3, hw2_8, variants
 from course.homework.sandbox import descendants
 
 HAS_BWRAP = subprocess.run(["sh", "-c", "command -v bwrap"], capture_output=True).returncode == 0
@@ -69,8 +69,9 @@ def test_forty_submissions_keep_one_kernel_alive_and_bounded_memory(tmp_path):
                        "subprocess.Popen(['sleep', '600'], start_new_session=True)",
                        'my_verdict = "过拟合"\nmy_best_epoch = 7\nmy_weight_decay = 0\nmy_patience = 0\nmy_reason = ""')
              for i in range(40)]
-    out = tmp_path / "grades"
-    grader = subprocess.Popen(_grade_cmd("2-8", paths, out, "--time_limit", "120"), env=_env(),
+    out, tmp = tmp_path / "grades", tmp_path / "tmp"
+    tmp.mkdir()
+    grader = subprocess.Popen(_grade_cmd("2-8", paths, out, "--time_limit", "120"), env=_env(TMPDIR=str(tmp)),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak_mb, peak_kernels = 0, 0
     while grader.poll() is None:
@@ -87,6 +88,7 @@ def test_forty_submissions_keep_one_kernel_alive_and_bounded_memory(tmp_path):
     assert peak_mb < 2500   # one kernel (~700 MB with its 200 MB) + the grader, never forty of them
     leftover = subprocess.run(["pgrep", "-f", "course.homework.kernel"], capture_output=True, text=True).stdout.split()
     assert leftover == []
+    assert list(tmp.iterdir()) == []   # no kernel folder, connection file or socket left behind
 
 
 def _fill(path: Path, answers: str, dest: Path) -> Path:
@@ -115,8 +117,12 @@ def test_personal_versions_have_their_own_right_answers_and_are_signed(tmp_path)
     chosen = {n: variants.choose(hw2_3, "2-3", n, secret) for n in names}
     a, b = next((a, b) for a in names for b in names if not set(right(chosen[a])) & set(right(chosen[b])))
     roster = tmp_path / "roster.txt"
-    roster.write_text(f"{a}\n{b}\n", encoding="utf-8")
-    handout = generate_personal(roster, tmp_path / "handout", homeworks=["2-3"], secret_file=secret_file)
+    roster.write_text(f"# class 1\n{a}\n{b}\n", encoding="utf-8")
+    made = subprocess.run([sys.executable, "-m", "course", "homework", "generate", "--roster", str(roster), "--dest",
+                           str(tmp_path / "handout"), "--homework", "2-3", "--secret", str(secret_file)],
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr[-2000:]
+    handout = [tmp_path / "handout" / "2-3" / f"{a}.ipynb", tmp_path / "handout" / "2-3" / f"{b}.ipynb"]
     assert json.loads(json.dumps(nbformat.read(handout[0], as_version=4).metadata["course_homework"]["variant"])) == chosen[a]
     code = "".join(c.source for c in nbformat.read(handout[0], as_version=4).cells if c.cell_type == "code")
     assert f"HOMEWORK_VARIANT = {chosen[a]!r}" in code

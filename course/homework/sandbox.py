@@ -77,6 +77,10 @@ def _bwrap() -> str:
 def _read_only_paths() -> list[str]:
     """What a kernel must read: the Python installation (base and venv), the course package, the lesson files."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    # site-packages folders outside those prefixes (a user site, a .pth-added environment): the kernel's
+    # imports come from there too. A project folder on sys.path (an editable install) is not bound whole:
+    # only the course package and the lesson files in it, below.
+    paths |= {p for p in sys.path if p and Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()}
     for name in ("course", "data_process", "MNIST_network", "tools"):
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
