@@ -106,8 +106,9 @@ class FittingVerdict:
 
     def __str__(self) -> str:
         n = self.numbers
+        images = f"{n['train_n']} training images" if n["train_n"] == n["train_n"] else "the training images"
         lines = [f"verdict: {self.verdict}",
-                 f"  last epoch {n['epoch']}: final weights on {n['train_n']} training images: loss "
+                 f"  last epoch {n['epoch']}: final weights on {images}: loss "
                  f"{n['train_loss']:.4f}, acc {n['train_acc']:.4f} | validation: loss {n['val_loss']:.4f}, "
                  f"acc {n['val_acc']:.4f} | gap (train - val acc) {n['gap']:+.4f}",
                  f"  val loss: best {n['best_val_loss']:.4f} at epoch {n['best_val_epoch']}, last "
@@ -219,7 +220,7 @@ def fitting_verdict(history, *, model=None, train_loader=None, min_train_acc: fl
                               numbers)
     under = []
     if train_acc < min_train_acc:
-        under.append(f"the final weights classify only {train_acc:.4f} of {train_n} training images correctly "
+        under.append(f"the final weights classify only {train_acc:.4f} of the training images correctly "
                      f"(below {min_train_acc:g}): the network does not yet fit even the images it trains on")
     if best_i == len(rows) - 1 and step < -still_falling:
         under.append(f"validation loss fell {-step:.1%} in the last epoch (more than the noise threshold "
