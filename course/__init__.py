@@ -54,6 +54,7 @@ _EXPORTS = {
     "MixedPrecision": "amp", "SameStart": "init",
     # losses, diagnosis
     "make_loss": "losses", "fitting_verdict": "diagnose", "FittingVerdict": "diagnose",
+    "TrainSetEval": "diagnose", "measured_noise": "diagnose",
     # plots
     "plot": "plots", "plot_history": "plots",
     # metrics

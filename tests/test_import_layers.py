@@ -18,11 +18,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "course"
 LAYERS = [
     ["errors", "config", "compat"],  # compat: the installed Paddle's version and features
     ["tensors", "rundir", "data", "model", "optim", "init", "losses", "metrics", "hooks", "checkpoint",
-     "device", "plots", "scratch", "trajectories", "diagnose", "cpu"],
+     "device", "plots", "scratch", "trajectories", "cpu"],
     ["events"],                 # the callback protocol
     ["history"],                # the one record fit keeps (a callback)
     ["train"],                  # fit / train_one_epoch / evaluate
-    ["callbacks", "visualdl_log", "amp", "distributed", "lr_finder"],
+    ["callbacks", "visualdl_log", "amp", "distributed", "lr_finder",
+     "diagnose"],               # diagnose evaluates the final weights (train.evaluate)
     ["run"],                    # one complete job from a Config
     ["cli", "sweep", "dashboard", "worker", "__main__", "__init__", "grade", "export", "cache"],
 ]

@@ -34,6 +34,7 @@ def train_homework_run(weight_decay: float = 0.0, patience: int = 0, *, seed: in
     early stopping on the validation loss (best weights restored). Returns ``(model, history)``."""
     from ..callbacks import EarlyStopping
     from ..data import make_loader
+    from ..diagnose import TrainSetEval
     from ..model import MNIST
     from ..optim import make_optimizer
     from ..train import fit
@@ -44,7 +45,11 @@ def train_homework_run(weight_decay: float = 0.0, patience: int = 0, *, seed: in
     set_seed(seed)
     net = MNIST()
     optimizer = make_optimizer("adam", HOMEWORK["lr"], net.parameters(), weight_decay=weight_decay, regularizer="l2")
-    callbacks = [EarlyStopping("val_loss", patience=patience, restore_best=True)] if patience else []
+    # The end-of-epoch weights on the 200 training images (what fitting_verdict judges under-fitting from);
+    # evaluating draws no random numbers, so the run is the same with or without it.
+    callbacks = [TrainSetEval(make_loader("train50k", HOMEWORK["subset"], train=False, subset=HOMEWORK["subset"]))]
+    if patience:
+        callbacks.append(EarlyStopping("val_loss", patience=patience, restore_best=True))
     history = fit(net, train_loader, optimizer, HOMEWORK["num_epochs"], val_loader=val_loader, callbacks=callbacks)
     return net, history
 
@@ -56,12 +61,19 @@ NULLS_CSV = SEEDS_CSV.with_name("nulls.csv")
 
 def summarize(history, model=None, val_subset: int = 0) -> dict:
     """What the checks need from a run, JSON-able (so re-training can be cached): the per-epoch validation
-    losses, the final validation loss / accuracy of the model as it ends (best weights, if restored)."""
+    losses, the final validation loss / accuracy of the model as it ends (best weights, if restored).
+
+    ``train_losses`` / ``train_accs`` are History's running figures (kept for the tables);
+    ``train_eval_losses`` / ``train_eval_accs`` are the end-of-epoch weights evaluated on the training
+    images (``TrainSetEval``, which ``train_homework_run`` adds), what ``fitting_verdict`` reads."""
     epochs = history.epochs
     summary = {"epochs_run": len(epochs), "val_losses": [row["val_loss"] for row in epochs],
                "val_accs": [row["val_acc"] for row in epochs], "train_accs": [row["train_acc"] for row in epochs],
                "train_losses": [row["train_loss"] for row in epochs],
                "final_val_loss": epochs[-1]["val_loss"], "final_val_acc": epochs[-1]["val_acc"]}
+    if all("train_eval_acc" in row for row in epochs):
+        summary.update(train_eval_losses=[row["train_eval_loss"] for row in epochs],
+                       train_eval_accs=[row["train_eval_acc"] for row in epochs])
     if model is not None:
         from ..data import make_loader
         from ..train import evaluate
@@ -132,6 +144,10 @@ def null_noise(val_subset: int = 0) -> float:
 
 def check_verdict(answer, given: dict) -> Check:
     from ..diagnose import fitting_verdict
+    if "train_eval_accs" not in given:
+        raise CourseError("the given run's summary has no evaluated training accuracy (train_eval_accs), which "
+                          "fitting_verdict needs: it was made by an older version of the course. Delete the "
+                          "grading cache (the cache folder of python -m course grade) and grade again.")
     truth = fitting_verdict(_History(given))
     if answer is None:
         return Check(None, "问题 1（诊断）还没有回答：看上面的表格和曲线，把 my_verdict 写成 \"under-fitting\"、"
@@ -142,9 +158,10 @@ def check_verdict(answer, given: dict) -> Check:
                            "\"over-fitting\"（或中文的“欠拟合”“拟合良好”“过拟合”）。")
     if name == truth.verdict:
         return Check(True, f"问题 1 ✅ 你的诊断 {name} 与 course.fitting_verdict 对这次训练的判断一致"
-                           "（依据训练 / 验证准确率之差和验证损失的走势，2.8.3 第 6 节的规则）。")
-    return Check(False, f"问题 1 ❌ 你的诊断是 {name}，与测量不一致。对照 2.8.3 第 6 节的规则，"
-                        "看看训练准确率和验证准确率之间差多少、验证损失是一路下降还是先降后升。")
+                           "（依据最终权重在训练图上的准确率和验证损失的走势，2.8.3 第 6 节的规则）。")
+    return Check(False, f"问题 1 ❌ 你的诊断是 {name}，与测量不一致。对照 2.8.3 第 6 节的规则："
+                        "最终权重在训练图上的准确率（表中“训练图（评估）”一列，不是滚动的 train acc）够不够高？"
+                        "验证损失是一路下降，还是降到最低之后回升、而训练损失还在降？")
 
 
 def check_best_epoch(answer, given: dict, tol: float) -> Check:
@@ -206,7 +223,7 @@ def check_fix(weight_decay, patience, given: dict, retrain, tols: dict) -> Check
     note = "（早停没有触发，起作用的只有权重衰减。）" if inert else ""
     if fixed["final_val_acc"] < ref_acc - tols["ACC_TOL"]:
         return Check(False, f"问题 3 ❌ {detail}{note} 验证准确率下降超过 {tols['ACC_TOL']:.4f}：惩罚太强了，"
-                            f"网络被压得学不动（最后一个 epoch 的训练准确率 {fixed['train_accs'][-1]:.4f}），变成了欠拟合。")
+                            f"网络被压得学不动（{_train_acc_text(fixed)}），变成了欠拟合。")
     if drop < tols["FIX_MARGIN"]:
         return Check(False, f"问题 3 ❌ {detail}{note} 验证损失只降低了 {max(drop, 0):.1%}，不到 {tols['FIX_MARGIN']:.1%}"
                             "（一个什么也不做的改动，例如 1e-8 的权重衰减，就可能让它变化这么多）：修复太弱。")
@@ -216,7 +233,7 @@ def check_fix(weight_decay, patience, given: dict, retrain, tols: dict) -> Check
 def check_reason(reason) -> Check:
     return reason_check(reason, {"验证集上的损失或准确率": ("验证", "val", "validation"),
                                  "具体的数字或 epoch": (DIGIT,)},
-                        "你根据哪些数字（训练 / 验证准确率的差距、验证损失最低和回升的 epoch）做出判断")
+                        "你根据哪些数字（最终权重在训练图上的准确率、验证损失最低和回升的 epoch）做出判断")
 
 
 def check_all(answers: dict, given: dict, retrain, tols: dict) -> dict[str, Check]:
@@ -247,10 +264,19 @@ def self_check(history, my_verdict, my_best_epoch, my_weight_decay, my_patience,
     return results
 
 
+def _train_acc_text(summary: dict) -> str:
+    if "train_eval_accs" in summary:
+        return f"最后一个 epoch 结束时的权重在训练图上的准确率 {summary['train_eval_accs'][-1]:.4f}"
+    return f"最后一个 epoch 的滚动训练准确率 {summary['train_accs'][-1]:.4f}"
+
+
 class _History:
-    """A summary viewed as the ``History`` that ``fitting_verdict`` reads."""
+    """A summary viewed as the ``History`` that ``fitting_verdict`` reads: per-epoch validation metrics, the
+    evaluated training metrics (``train_eval_*``) and, for the record, the running ones."""
 
     def __init__(self, summary: dict):
-        keys = ("train_losses", "train_accs", "val_losses", "val_accs")
-        self.epochs = [{"epoch": i + 1, "train_loss": tl, "train_acc": ta, "val_loss": vl, "val_acc": va}
-                       for i, (tl, ta, vl, va) in enumerate(zip(*(summary[k] for k in keys)))]
+        keys = {"train_loss": "train_losses", "train_acc": "train_accs", "val_loss": "val_losses",
+                "val_acc": "val_accs", "train_eval_loss": "train_eval_losses", "train_eval_acc": "train_eval_accs"}
+        present = {row_key: summary[key] for row_key, key in keys.items() if key in summary}
+        self.epochs = [{"epoch": i + 1, **{k: v[i] for k, v in present.items()}}
+                       for i in range(len(summary["val_losses"]))]
