@@ -1,6 +1,6 @@
 """Seed noise of the validation-loss curve: the thresholds of course.fitting_verdict come from this.
 
-    python docs/sweeps/fitting-verdict/measure_noise.py [--seeds 0,1,2] [--val_subsets 1000,0] > seeds.csv
+    python docs/sweeps/fitting-verdict/measure_noise.py [--seeds 0,1,2] [--val_subsets 1000,0] > course/measured/fitting_verdict_seeds.csv
 
 Trains three small configurations once per seed and validation subset and prints one CSV row per epoch:
 the running training loss / accuracy (``History``), the end-of-epoch weights evaluated on the same

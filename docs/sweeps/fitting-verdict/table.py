@@ -11,7 +11,7 @@ from pathlib import Path
 
 from course.diagnose import measured_noise
 
-path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("seeds.csv")
+path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[3] / "course" / "measured" / "fitting_verdict_seeds.csv"
 runs = {}
 with open(path, newline="", encoding="utf-8") as f:
     for row in csv.DictReader(f):
