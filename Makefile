@@ -32,11 +32,11 @@ NUMPY ?= $(if $(filter 2.%,$(PADDLE_VERSION)),numpy<2,)
 PY := $(VENV)/bin/python
 
 ifeq ($(PADDLE),none)
-EXTRAS := test,notebook,grade,site
+EXTRAS := full,test,notebook,grade,site
 else ifneq ($(PADDLE_PIN),)
-EXTRAS := test,notebook,grade,site
+EXTRAS := full,test,notebook,grade,site
 else
-EXTRAS := $(PADDLE),test,notebook,grade,site
+EXTRAS := $(PADDLE),full,test,notebook,grade,site
 endif
 STAMP := $(VENV)/.installed-$(PADDLE)$(PADDLE_VERSION)
 
