@@ -70,6 +70,7 @@ def _bare_env(**extra) -> dict:
     return {**env, "COURSE_SMOKE": "1", "OMP_NUM_THREADS": "1", **extra}
 
 
+@pytest.mark.notebook
 def test_the_quickstart_runs_in_a_kernel_without_tqdm_or_visualdl(minimal, monkeypatch, out_dir):
     python, folder = minimal
     for key, value in _bare_env(JUPYTER_PATH=str(python.parent.parent / "share" / "jupyter"),
