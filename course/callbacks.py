@@ -20,8 +20,20 @@ from .history import History  # noqa: F401  (re-exported: ``from course.callback
 from .tensors import global_grad_norm
 
 
+def _in_jupyter() -> bool:
+    """True inside a Jupyter kernel (IPython's kernel app), False in a terminal, a script or IPython's console."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
 class ProgressBar(Callback):
     """A tqdm bar per epoch (a widget in Jupyter, text in a terminal) showing the latest logged loss.
+
+    Without tqdm (a bare Paddle + NumPy + matplotlib environment, as AI Studio's kernel may be)
+    it prints one plain line per epoch instead (batches, last logged loss, seconds), the first one
+    saying ``pip install tqdm`` draws the bar; when the run also has ``PrintMetrics`` (the CLI),
+    that line already reports each epoch and the fallback prints nothing more.
 
     Parameters
     ----------
@@ -31,7 +43,7 @@ class ProgressBar(Callback):
         carriage-return frame in the log; ``PrintMetrics``' per-epoch lines stay. ``True`` / ``False``:
         always / never.
     file : text stream, default ``sys.stderr``
-        Where a text bar goes.
+        Where a text bar goes (the plain fallback line: ``sys.stdout`` by default).
     """
 
     order = ORDER["ProgressBar"]
@@ -39,21 +51,38 @@ class ProgressBar(Callback):
     def __init__(self, enabled: bool | None = None, file=None):
         self.enabled, self.file = enabled, file
         self.bar = None
+        self._plain_started = None  # perf_counter at the epoch's start, in the plain fallback
+        self._hinted = False
+
+    @staticmethod
+    def _tqdm():
+        """``tqdm.auto.tqdm``, or ``None`` when tqdm is not installed."""
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return None
+        return tqdm
 
     def _wanted(self) -> bool:
-        from tqdm import autonotebook
-
         if self.enabled is not None:
             return self.enabled
-        if autonotebook.tqdm.__module__ == "tqdm.notebook":  # in Jupyter: tqdm.auto draws a widget
+        if self._tqdm() is not None:
+            from tqdm import autonotebook
+
+            if autonotebook.tqdm.__module__ == "tqdm.notebook":  # in Jupyter: tqdm.auto draws a widget
+                return True
+        elif _in_jupyter():
             return True
         isatty = getattr(self.file or sys.stderr, "isatty", None)
         return bool(isatty and isatty())
 
     def before_epoch(self, state):
-        from tqdm.auto import tqdm
-
         if not self._wanted():
+            return
+        tqdm = self._tqdm()
+        if tqdm is None:
+            if not any(isinstance(callback, PrintMetrics) for callback in state.callbacks):
+                self._plain_started = time.perf_counter()
             return
         # Redraw at most twice a second: at tqdm's default (10 per second) a 60 ms step redraws
         # the bar every step, the largest per-step cost of fit's callbacks (bench/loop_overhead.py).
@@ -68,9 +97,22 @@ class ProgressBar(Callback):
             self.bar.set_postfix(loss=f"{state.logged_loss:.4f}", refresh=False)
 
     def after_epoch(self, state):
+        if self._plain_started is not None:
+            self._plain_line(state)
         self.after_fit(state)
 
+    def _plain_line(self, state):
+        seconds = time.perf_counter() - self._plain_started
+        self._plain_started = None
+        rows = state.history.epochs if state.history is not None else []  # History (order -10) wrote it
+        metrics = f" | {format_metrics(rows[-1])}" if rows else ""
+        hint = "" if self._hinted else "  (tqdm is not installed: `pip install tqdm` draws a progress bar)"
+        self._hinted = True
+        print(f"epoch {state.epoch + 1}/{state.num_epochs}{metrics} | {len(state.train_loader)} batches "
+              f"in {seconds:.1f}s{hint}", file=self.file or sys.stdout, flush=True)
+
     def after_fit(self, state):
+        self._plain_started = None
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -72,10 +72,20 @@ def safe_load(path) -> object:
     return _to_tensors(_AllowListUnpickler(io.BytesIO(data)).load())
 
 
+def _safetensors_numpy():
+    """``safetensors.numpy``, or a one-line ``CheckpointError`` naming the install (it is optional)."""
+    try:
+        import safetensors.numpy
+    except ImportError:
+        raise CheckpointError("reading or writing .safetensors needs the safetensors package, which is not "
+                              "installed: pip install safetensors (or use a .pdparams checkpoint).") from None
+    return safetensors.numpy
+
+
 def save_safetensors(model, path) -> Path:
     """Write the model's weights as ``.safetensors``: tensors only, safe to share and to load.
     Written atomically, as every file of this module (``atomic_write``)."""
-    from safetensors.numpy import save_file
+    save_file = _safetensors_numpy().save_file
 
     state = {k: v.numpy() for k, v in unwrap(model).state_dict().items()}
     return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"format": "course-mnist-state-dict"}))
@@ -184,7 +194,7 @@ def load_checkpoint(path) -> dict:
 
 
 def _read_safetensors(path) -> dict:
-    from safetensors.numpy import load_file
+    load_file = _safetensors_numpy().load_file
 
     try:
         return {k: paddle.to_tensor(v) for k, v in load_file(str(path)).items()}

@@ -65,21 +65,48 @@ def zlib_order_problem() -> str | None:
     Paddle 2.6's ``libpaddle.so`` exports a zlib of its own. When it is loaded before the
     system's ``libz`` is first used through Python's ``zlib`` module, ``libz``'s
     ``inflateInit2_`` binds to Paddle's ``inflateReset2`` and the first decompression
-    (``gzip``, NumPy's ``numpy.random`` import) dies with SIGSEGV. ``import zlib`` *before*
-    Paddle avoids it, which ``course/__init__.py`` does; this tells whether Paddle was first.
-    Paddle 3.x does not export zlib.
+    (``gzip``, ``zlib.compress``, matplotlib's PNG writer, NumPy's ``numpy.random`` import) dies with
+    SIGSEGV. ``import zlib`` *before* Paddle avoids it, which ``course/__init__.py`` does; this tells
+    whether Paddle was first, as in a script that starts with the course's own first cell
+    (``import paddle``, then ``from data_process import ...``). Then ``gunzip`` and
+    ``course.plots`` do their zlib work in a child process. Paddle 3.x does not export zlib.
     """
     order = list(sys.modules)
     if "paddle.base.libpaddle" not in order or paddle_version() >= (3,):
         return None
     if "zlib" in order and order.index("zlib") < order.index("paddle.base.libpaddle"):
         return None
-    return ("Paddle 2.6 was imported before Python's zlib, and its bundled zlib then crashes gzip "
-            "(segmentation fault): import course (or zlib) before paddle, or use Paddle 3.x.")
+    return ("Paddle 2.6 was imported before Python's zlib, so zlib, gzip and PNG writing crash in this "
+            "process (segmentation fault); course reads its data and saves its plots in a child process "
+            "instead. To use them yourself, import course (or zlib) before paddle, or use Paddle 3.x.")
+
+
+# Run by a fresh interpreter (-I: no user site, no PYTHON* variables): gzip there uses the system zlib.
+_GUNZIP_CHILD = "import gzip, sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))"
+
+
+def gunzip(data: bytes) -> bytes:
+    """``gzip.decompress(data)``, in a child process when this one's zlib would crash (``zlib_order_problem``).
+
+    That is a script whose first line is ``import paddle`` on Paddle 2.6, as the course's own first cell
+    is: the embedded MNIST is then decompressed by a fresh Python and handed back through a pipe (a
+    fraction of a second more per file than in process). A corrupt file is an ``OSError`` either way.
+    """
+    if zlib_order_problem() is None:
+        import gzip
+
+        return gzip.decompress(data)
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-I", "-c", _GUNZIP_CHILD], input=data, capture_output=True)
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        raise OSError(lines[-1] if lines else f"gzip in a child process exited with status {done.returncode}")
+    return done.stdout
 
 
 def check_startup() -> None:
-    """Refuse a Paddle older than 2.6, or an import order that would segfault (one line each)."""
+    """Refuse a Paddle older than 2.6 (one line); warn, once, when Paddle 2.6 came before zlib."""
     try:
         version = paddle_version()
     except ImportError:
@@ -88,5 +115,7 @@ def check_startup() -> None:
         raise ImportError(f"course needs Paddle {MIN_PADDLE[0]}.{MIN_PADDLE[1]} or later, found "
                           f"{'.'.join(map(str, version))}: pip install -U paddlepaddle (or paddlepaddle-gpu).")
     problem = zlib_order_problem()
-    if problem:
-        raise ImportError(problem)
+    if problem:  # the course's first cell in a script: `import paddle`, then `from data_process import ...`
+        import warnings
+
+        warnings.warn(problem, RuntimeWarning, stacklevel=3)

@@ -77,7 +77,8 @@ class Config:
     out_dir: str = _opt("runs", "parent directory of run directories")
     run_name: str = _opt("", "name of the run directory (default: time stamp and settings)")
     log_every: int = _opt(200, "record the mean training loss every N batches (the course uses 200)")
-    visualdl: bool = _opt(True, "write VisualDL logs into the run directory")
+    visualdl: bool = _opt(True, "write VisualDL logs into the run directory (skipped, in one line "
+                                  "naming pip install visualdl, when it is not installed)")
     progress: bool = _opt(True, "show progress bars")
 
     def __post_init__(self):

@@ -17,7 +17,6 @@ Splits
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import math
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .compat import gunzip
 from .config import SMOKE_EVAL_SUBSET, SMOKE_TRAIN_SUBSET
 from .errors import DataError
 
@@ -79,7 +79,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":  # gzip magic
-            raw = gzip.decompress(raw)
+            raw = gunzip(raw)  # in a child process when Paddle 2.6 came first (course.compat.gunzip)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found. Check the path or the data directory.") from None
     except (OSError, EOFError, zlib.error) as e:

@@ -5,10 +5,15 @@ when the backend cannot show (a headless machine, a test) or when ``path`` is gi
 """
 from __future__ import annotations
 
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
+
+from .compat import zlib_order_problem
 
 NON_INTERACTIVE = ("agg", "pdf", "ps", "svg", "cairo", "template", "pgf")
 COURSE_PINK = "#e4007f"
@@ -28,11 +33,29 @@ def show_or_save(fig, path=None, default_name: str = "plot.png"):
     if path is not None or not _can_show():
         saved = Path(path if path is not None else default_name)
         saved.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(saved, dpi=100, bbox_inches="tight")
+        if zlib_order_problem() is None:
+            fig.savefig(saved, dpi=100, bbox_inches="tight")
+        else:
+            _savefig_in_child(fig, saved)
     if _can_show():
         plt.show()
     plt.close(fig)
     return saved
+
+
+# A fresh interpreter with this one's sys.path draws the pickled figure: PNG needs zlib.
+_SAVEFIG_CHILD = ("import pickle, sys; sys.path[:0] = sys.argv[2:]; import matplotlib; matplotlib.use('Agg'); "
+                  "pickle.loads(sys.stdin.buffer.read()).savefig(sys.argv[1], dpi=100, bbox_inches='tight')")
+
+
+def _savefig_in_child(fig, path: Path) -> None:
+    """``fig.savefig(path)`` in a child process: here zlib would crash (Paddle 2.6 imported first,
+    ``course.compat.zlib_order_problem``), and writing a PNG compresses it with zlib."""
+    done = subprocess.run([sys.executable, "-c", _SAVEFIG_CHILD, str(path), *sys.path], input=pickle.dumps(fig),
+                          capture_output=True)
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        raise OSError(f"saving {path} in a child process failed: {lines[-1] if lines else done.returncode}")
 
 
 def plot(loss_list, path=None, label: str = "Train loss", xlabel: str = "freq"):

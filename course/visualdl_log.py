@@ -1,5 +1,8 @@
 """VisualDL logging as a callback. ``visualdl`` is imported only when a run logs.
 
+``visualdl`` is optional: without it ``VisualDLLogger`` logs nothing and says so in one line
+naming ``pip install visualdl`` (``visualdl_missing``); the run itself is the same.
+
 Every run writes into its own directory (``<run_dir>/vdl``), so runs appear
 side by side in one dashboard: ``python -m course dashboard --logdir runs``
 (``course.dashboard``). What a run logs:
@@ -21,6 +24,7 @@ hyper-parameters           the run's config (``add_hparams``)       --
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -30,6 +34,14 @@ from .events import ORDER, Callback
 from .tensors import global_grad_norm, inference, unwrap
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
+INSTALL_HINT = "pip install visualdl"
+
+
+def visualdl_missing() -> str | None:
+    """Why VisualDL logs cannot be written here (one line naming the install), or ``None`` when they can."""
+    if importlib.util.find_spec("visualdl") is None:
+        return f"VisualDL logging skipped: the visualdl package is not installed ({INSTALL_HINT})."
+    return None
 
 
 def _hparam_value(value):
@@ -95,6 +107,10 @@ class VisualDLLogger(Callback):
 
     # ------------------------------------------------------------------ events
     def before_fit(self, state):
+        missing = visualdl_missing()
+        if missing:
+            print(missing, flush=True)
+            return  # self.writer stays None: every event below is a no-op
         from visualdl import LogWriter
 
         self.writer = LogWriter(logdir=self.logdir)
@@ -110,10 +126,14 @@ class VisualDLLogger(Callback):
             self.writer.add_hparams({k: _hparam_value(v) for k, v in self.config.items()}, tags)
 
     def before_batch(self, state):
+        if self.writer is None:
+            return
         if self.samples_ is None and self.num_images:
             self.samples_ = (state.X[:self.num_images], state.y[:self.num_images])
 
     def after_backward(self, state):
+        if self.writer is None:
+            return
         # state.step counts finished steps, so this one will be number state.step + 1.
         if self.grad_every_ and (state.step + 1) % self.grad_every_ == 0:
             # A 0-D tensor on the device, read in after_batch. GradientClip (which runs first)
@@ -121,6 +141,8 @@ class VisualDLLogger(Callback):
             self._grad_norm = state.grad_norm if state.grad_norm is not None else global_grad_norm(state.model)
 
     def after_batch(self, state):
+        if self.writer is None:
+            return
         if state.logged_loss is not None:  # reuse History's readings: no extra device sync
             self.writer.add_scalar("train/loss", state.logged_loss, state.step)
             self.writer.add_scalar("train/lr", state.history.last_lr, state.step)
@@ -129,6 +151,8 @@ class VisualDLLogger(Callback):
             self._grad_norm = None
 
     def after_epoch(self, state):
+        if self.writer is None:
+            return
         epoch = state.epoch + 1
         row = state.history.epochs[-1]  # History's row of this epoch: one definition of the numbers
         for name in EPOCH_METRICS:

@@ -117,3 +117,16 @@ def test_save_safetensors_is_atomic_and_cleans_up_after_a_failed_write(tmp_path,
         save_safetensors(MNIST(), path)
     assert path.read_bytes() == before                       # the old file is intact
     assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]   # no temporary left behind
+
+
+def test_safetensors_missing_is_one_line_naming_the_install(tmp_path, monkeypatch):
+    import sys
+
+    from course import MNIST, save_safetensors
+    from course.errors import CheckpointError
+
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(CheckpointError, match=r"needs the safetensors package.*pip install safetensors"):
+        save_safetensors(MNIST(), tmp_path / "w.safetensors")
+    assert not list(tmp_path.iterdir())

@@ -41,7 +41,7 @@ def test_train_run_is_reproducible_whatever_the_caller_did_before(tmp_path):
 
 def test_import_course_installs_no_warnings_filter():
     # Paddle, NumPy and matplotlib add filters of their own when imported: load them first
-    # (zlib before Paddle: Paddle 2.6 with zlib second is refused, course.compat).
+    # (zlib before Paddle: on Paddle 2.6 zlib second would crash, course.compat).
     code = ("import zlib, warnings, paddle, matplotlib.pyplot, visualdl, tqdm.auto; before = list(warnings.filters); "
             "import course, course.train, course.run, course.sweep; "
             "assert warnings.filters == before, 'import course changed warnings.filters'")

@@ -30,3 +30,18 @@ def test_exactly_one_paddle_wheel_here_and_describe_reports_it():
     assert len(paddle_distributions()) == 1
     line = describe("cpu")
     assert "paddle " in line and "device cpu" in line and "WARNING" not in line
+
+
+def test_only_what_students_already_have_is_required_and_make_installs_the_rest():
+    # Paddle + NumPy + matplotlib is AI Studio's preinstalled set: the course runs on it alone
+    # (tests/test_minimal_env.py); tqdm, VisualDL and safetensors are the `full` extra.
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    requires = [line.split("#")[0].strip() for line in cfg["options"]["install_requires"].splitlines()]
+    names = {re.split(r"[<>=!~\[; ]", line)[0].lower() for line in requires if line}
+    assert names == {"numpy", "matplotlib"}
+    full = cfg["options.extras_require"]["full"]
+    for optional in ("tqdm", "visualdl", "safetensors"):
+        assert optional in full
+    makefile = (ROOT / "Makefile").read_text()
+    assert all("full," in line for line in re.findall(r"^EXTRAS :=.*$", makefile, re.M))

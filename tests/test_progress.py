@@ -48,3 +48,36 @@ def test_a_terminal_gets_the_bar(tmp_path):
     text = b"".join(chunks).decode(errors="replace")
     assert "\r" in text and "batch" in text  # tqdm's frames
     assert "epoch 2/2 | train loss" in text
+
+
+def _fit_without_tqdm(monkeypatch, *callbacks, num_epochs=2):
+    from course import History, MNIST, fit, make_loader, make_optimizer, set_seed
+
+    for name in ("tqdm", "tqdm.auto", "tqdm.autonotebook"):  # what an environment without tqdm has
+        monkeypatch.setitem(sys.modules, name, None)
+    set_seed(0)
+    model = MNIST()
+    fit(model, make_loader("train50k", 64, subset=256), make_optimizer("adam", 0.001, model.parameters()),
+        num_epochs, val_loader=make_loader("val", 200, subset=200), callbacks=[History(2), *callbacks])
+
+
+def test_without_tqdm_the_bar_is_a_plain_line_per_epoch(monkeypatch):
+    import io
+
+    from course import ProgressBar
+
+    out = io.StringIO()
+    _fit_without_tqdm(monkeypatch, ProgressBar(enabled=True, file=out))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("epoch 1/2 | train loss") and "| val loss" in lines[0] and "4 batches in" in lines[0]
+    assert "pip install tqdm" in lines[0] and "pip install" not in lines[1]  # said once
+    assert lines[1].startswith("epoch 2/2 | train loss")
+
+
+def test_without_tqdm_the_epoch_lines_of_print_metrics_are_not_repeated(monkeypatch, capsys):
+    from course import PrintMetrics, ProgressBar
+
+    _fit_without_tqdm(monkeypatch, ProgressBar(enabled=True), PrintMetrics(), num_epochs=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("epoch 1/1 | train loss"), lines

@@ -171,3 +171,11 @@ def test_visualdl_is_not_imported_when_logging_is_off(tmp_path):
                           env={**os.environ, "MPLBACKEND": "Agg"})
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
     assert not list(tmp_path.rglob("*vdlrecords*"))
+
+
+def test_without_visualdl_the_logger_says_so_in_one_line_and_training_goes_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "visualdl", None)  # what `import visualdl` meets where it is not installed
+    _, history = train(tmp_path / "vdl", VisualDLLogger(tmp_path / "vdl", config=CONFIG), num_epochs=1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "VisualDL" in line]
+    assert lines == ["VisualDL logging skipped: the visualdl package is not installed (pip install visualdl)."]
+    assert len(history.epochs) == 1 and not (tmp_path / "vdl").exists()
