@@ -4,6 +4,8 @@ The implementation lives in ``course.data``; this module keeps the course's impo
 It is an entry point, so it is where ``COURSE_SMOKE=1`` is read: the loaders then keep the
 first 2,000 train / 1,000 test images unless ``subset`` (or ``smoke``) says otherwise.
 """
+from __future__ import annotations
+
 from course.config import is_smoke
 from course.data import get_MNIST_dataloader as _get_MNIST_dataloader
 

@@ -18,7 +18,7 @@ from .compat import check_startup
 
 check_startup()  # a Paddle older than 2.6, or Paddle 2.6 imported before zlib: one line, not a segfault
 
-from . import cpu as _cpu
+from . import cpu as _cpu  # noqa: E402  (after the start-up check above)
 
 # The one process-wide side effect of `import course`: put MKL_DEBUG_CPU_TYPE=5 in os.environ on
 # an AMD CPU with Paddle's CPU wheel, before Paddle (and its bundled MKL 2019) is loaded, unless the

@@ -11,7 +11,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # tests/_scalar_guard.py
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import course  # noqa: E402  (imports zlib before Paddle: see course.compat)
+import course  # noqa: E402, F401  (imports zlib before Paddle: see course.compat)
 import _scalar_guard  # noqa: E402
 
 # NumPy 2's scalar rule on every leg: float()/int() of a tensor or array with dimensions is an error.

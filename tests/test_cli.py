@@ -69,11 +69,17 @@ def test_visualdl_log_holds_the_printed_metrics(smoke_run):
 
 def test_evaluate_a_saved_run(smoke_run):
     _, run_dir = smoke_run
-    expected = json.loads((run_dir / "metrics.json").read_text())["test"]
     for target in (run_dir, run_dir / "mnist.pdparams"):
         done = course("evaluate", "--checkpoint", str(target), smoke=False)
         assert done.returncode == 0, done.stderr
         assert "test: loss" in done.stdout and "(10000 images)" in done.stdout
+    # the run's own test figures (smoke mode: the first 1,000 test images) come back from its checkpoint
+    from course import evaluate_checkpoint
+
+    expected = json.loads((run_dir / "metrics.json").read_text())["test"]
+    again = evaluate_checkpoint(run_dir, subset=expected["n"])
+    assert again["n"] == expected["n"] == 1000
+    assert again["acc"] == expected["acc"] and again["loss"] == pytest.approx(expected["loss"], rel=1e-5)
 
 
 def test_resume_continues_after_the_last_epoch(tmp_path):

@@ -1,7 +1,6 @@
 """Homework grading: answer parsing, checks against measurement, student versions, and made-up submissions
 graded through the real ``python -m course grade`` command (smoke mode, real kernels)."""
 import csv
-import json
 import os
 import subprocess
 import sys

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from course import MNIST, make_loader, set_seed
 from course.lr_finder import LRRangeTest, lr_range_test, plot_lr_finder, suggest_lr

@@ -4,7 +4,7 @@ import paddle
 import pytest
 
 from course import MNIST, fit, load_checkpoint, make_loader, make_optimizer, set_seed
-from course.callbacks import BestCheckpoint, EarlyStopping, GradientClip, History
+from course.callbacks import BestCheckpoint, EarlyStopping, GradientClip
 from course.train import Callback
 
 

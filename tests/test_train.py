@@ -2,7 +2,6 @@
 import math
 
 import numpy as np
-import paddle
 import paddle.nn.functional as F
 import pytest
 
