@@ -27,6 +27,25 @@ _cpu.remember_mkl_status(_cpu.set_mkl_env())
 
 __version__ = "0.1.0"
 
+# The package's layers, top row first. A module imports only from its own row (where no cycle forms)
+# and from the rows below, imports inside functions included; a subpackage's modules are named with a
+# dot ("homework.answers"; "homework" is its __init__.py). A new or moved module gets its place here:
+# tests/test_import_layers.py checks every module of course/ against this table, and README's
+# "Module map" shows it.
+LAYERS = (
+    ("entry points and homework", ("__init__", "__main__", "cli", "sweep", "dashboard", "worker", "export",
+                                   "cache", "grade", "homework", "homework.hw2_3", "homework.hw2_8")),
+    ("one complete job from a Config", ("run",)),
+    ("callbacks and processes", ("callbacks", "visualdl_log", "amp", "distributed", "lr_finder")),
+    ("the loop: fit / train_one_epoch / evaluate", ("train",)),
+    ("History, the one record fit keeps", ("history",)),
+    ("the callback protocol", ("events",)),
+    ("building blocks", ("data", "model", "optim", "init", "losses", "metrics", "hooks", "checkpoint", "device",
+                         "plots", "scratch", "trajectories", "diagnose", "cpu", "tensors", "rundir",
+                         "homework.answers", "homework.kernel")),
+    ("settings, errors, the installed Paddle", ("config", "errors", "compat")),
+)
+
 _EXPORTS = {
     # data
     "get_MNIST_dataloader": "data", "make_loader": "data", "load_mnist": "data",
