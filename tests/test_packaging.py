@@ -1,11 +1,10 @@
 """The set-up promises: Paddle is chosen by an extra (never forced), README's commands are real."""
 import configparser
 import re
-from pathlib import Path
 
 from course.device import describe, paddle_distributions
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT
 
 
 def test_paddle_is_not_a_hard_dependency_but_an_extra():
