@@ -56,9 +56,9 @@ _EXPORTS = {
     "LayerRecord": "hooks", "ForwardRecorder": "hooks", "layer_report": "hooks",
     "format_report": "hooks", "find_dead_units": "hooks", "first_nonfinite_layer": "hooks",
     # loop and callbacks
-    "fit": "train", "train_one_epoch": "train", "evaluate": "train", "Callback": "train",
-    "StopTraining": "train", "Diverged": "train", "TrainState": "train", "EVENTS": "train",
-    "History": "callbacks", "ProgressBar": "callbacks", "PrintMetrics": "callbacks",
+    "fit": "train", "train_one_epoch": "train", "evaluate": "train", "Callback": "events",
+    "StopTraining": "events", "Diverged": "events", "TrainState": "events", "EVENTS": "events",
+    "History": "history", "ProgressBar": "callbacks", "PrintMetrics": "callbacks",
     "LRSchedule": "callbacks", "Checkpoint": "callbacks", "NaNGuard": "callbacks",
     "EarlyStopping": "callbacks", "BestCheckpoint": "callbacks", "GradientClip": "callbacks",
     "VisualDLLogger": "visualdl_log", "start_dashboard": "dashboard", "DashboardError": "dashboard",

@@ -16,15 +16,17 @@ import pytest
 from course import (Callback, Checkpoint, History, MNIST, NaNGuard, fit, load_checkpoint, make_loader,
                     make_optimizer, set_seed)
 from course.callbacks import BestCheckpoint, EarlyStopping, GradientClip
+from course.events import ORDER
 
 from _helpers import ROOT, course_env, run_course
 
 
 # ------------------------------------------------ EarlyStopping, BestCheckpoint, GradientClip
 class ScriptedValidation(Callback):
-    """Replaces the measured validation metrics with a script, to test the decisions exactly."""
+    """Replaces the measured validation metrics with a script (before History records them), to test
+    the decisions exactly."""
 
-    order = 1
+    order = ORDER["History"] - 1
 
     def __init__(self, losses):
         self.losses = losses
@@ -64,6 +66,28 @@ def test_min_delta_and_accuracy_monitor():
     assert len(history.epochs) == 2 and "best 0.5000 at epoch 1" in history.stop_reason  # +0.02 < min_delta
     with pytest.raises(ValueError, match="val_loss' or 'val_acc"):
         EarlyStopping("accuracy")
+
+
+def test_a_callback_reads_the_epoch_row_from_history():
+    """The one documented way (TrainState's docstring): ``state.history.epochs[-1]`` in after_epoch."""
+    seen = []
+
+    class ReadRow(Callback):
+        def after_epoch(self, state):
+            seen.append(dict(state.history.epochs[-1]))
+
+    _, with_val = short_fit([ReadRow()], 2)
+    assert seen == with_val.epochs and [r["epoch"] for r in seen] == [1, 2]
+    assert 0 <= seen[-1]["val_acc"] <= 1 and seen[-1]["val_loss"] > 0
+    seen.clear()
+    set_seed(0)
+    model = MNIST()
+    fit(model, make_loader("train", 64, subset=128), make_optimizer("sgd", 0.01, model.parameters()), 1,
+        callbacks=[ReadRow()])
+    assert math.isnan(seen[0]["val_loss"]) and math.isnan(seen[0]["val_acc"])  # no val_loader
+    with pytest.raises(ValueError, match="pass val_loader to fit"):
+        fit(model, make_loader("train", 64, subset=128), make_optimizer("sgd", 0.01, model.parameters()), 1,
+            callbacks=[EarlyStopping()])
 
 
 def test_best_checkpoint_keeps_the_best_epoch(tmp_path):

@@ -21,10 +21,10 @@ from _helpers import run_course
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
     reason="chromium / chromedriver not installed (Debian: apt-get install chromium chromium-driver; "
-           ".ci/run does this on CI)")
+           ".ci/run does this on CI)")]
 
 RUNS = ("sgd", "adam")
 EPOCH_TAGS = {f"epoch/{n}" for n in ("train_loss", "train_acc", "val_loss", "val_acc", "lr")}

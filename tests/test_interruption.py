@@ -8,10 +8,13 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 
 from course import MNIST, load_checkpoint, save_checkpoint
 
 from _helpers import ROOT, course_env, run_course, start_course
+
+pytestmark = pytest.mark.slow  # real processes train 3,000 images for up to 3 epochs, killed and resumed
 
 TRAIN = ["train", "--train_subset", "3000", "--eval_subset", "200", "--num_epochs", "3",
          "--no-visualdl", "--no-progress", "--seed", "3"]

@@ -98,6 +98,7 @@ def test_a_scalar_read_from_a_tensor_with_dimensions_fails_in_a_notebook(tmp_pat
     assert "1.0 1.0" in nb.cells[0].outputs[0]["text"]  # the 0-D reads before it were fine
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_runs_headless_in_smoke_mode(path, monkeypatch, out_dir, strict_scalars_ipython_dir):
     nb = nbformat.read(path, as_version=4)

@@ -7,7 +7,7 @@ import pytest
 
 from course import (EVENTS, Callback, History, MNIST, StopTraining, evaluate, fit, make_loader,
                     make_optimizer, set_seed)
-from course.train import TrainState
+from course import TrainState
 
 
 def small_run(seed=0, epochs=1, callbacks=(), subset=1024, log_every=4):
