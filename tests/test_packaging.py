@@ -29,3 +29,23 @@ def test_exactly_one_paddle_wheel_here_and_describe_reports_it():
     assert len(paddle_distributions()) == 1
     line = describe("cpu")
     assert "paddle " in line and "device cpu" in line and "WARNING" not in line
+
+
+def test_tests_named_in_the_docs_exist():
+    """README and docs/ (faults.md above all) name the test that covers each promise: a renamed or
+    moved test must take its mention along. ``::name`` after ``test_x.py::...`` is in the same file."""
+    ref = re.compile(r"`(?:tests/)?(test_\w+\.py)(?:::(\w+))?`|`::(\w+)`")
+    checked, missing = 0, []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        current = None
+        for file, name, more in ref.findall(doc.read_text(encoding="utf-8")):
+            current = file or current
+            path = ROOT / "tests" / (current or "")
+            if current is None or not path.is_file():
+                missing.append(f"{doc.name}: {file or '::' + more}")
+                continue
+            if name or more:
+                checked += 1
+                if not re.search(rf"^\s*def {name or more}\b", path.read_text(encoding="utf-8"), re.M):
+                    missing.append(f"{doc.name}: {current}::{name or more}")
+    assert checked > 20 and not missing, missing
