@@ -218,6 +218,7 @@ def _env():
     return course_env(OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), COURSE_SMOKE="0")
 
 
+@pytest.mark.slow
 def test_a_log_file_gets_the_epoch_lines_and_no_progress_frames(tmp_path):
     log = tmp_path / "log.txt"
     with open(log, "wb") as out:
@@ -229,6 +230,7 @@ def test_a_log_file_gets_the_epoch_lines_and_no_progress_frames(tmp_path):
     assert "test: loss" in text
 
 
+@pytest.mark.slow
 def test_a_terminal_gets_the_bar(tmp_path):
     leader, follower = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-c", PROGRESS_RUN.format(out=str(tmp_path / "runs"))], stdout=follower,

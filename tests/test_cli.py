@@ -56,6 +56,7 @@ def test_visualdl_log_holds_the_printed_metrics(smoke_run):
     assert steps == metrics["loss_steps"] and len(steps) == 3  # 31 batches, a point every 10
 
 
+@pytest.mark.slow
 def test_evaluate_a_saved_run(smoke_run):
     _, run_dir = smoke_run
     for target in (run_dir, run_dir / "mnist.pdparams"):
@@ -71,6 +72,7 @@ def test_evaluate_a_saved_run(smoke_run):
     assert again["acc"] == expected["acc"] and again["loss"] == pytest.approx(expected["loss"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_resume_continues_after_the_last_epoch(tmp_path):
     first = run_course("train", "--out_dir", str(tmp_path), "--run_name", "r", "--no-progress",
                        "--no-visualdl", "--train_subset", "256", "--eval_subset", "200", smoke=True)
@@ -129,6 +131,7 @@ def test_bad_values_are_refused_before_paddle_loads(args, message, tmp_path):
     assert message in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_export_to_safetensors_and_evaluate_it(smoke_run, tmp_path):
     _, run_dir = smoke_run
     out = tmp_path / "mnist.safetensors"

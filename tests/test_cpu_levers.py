@@ -140,6 +140,7 @@ def _run_levers_subprocess(tmp, levers, optimizer, lr, steps=100, extra_env=None
     return dict(np.load(out))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer, lr, atol", [
     # Momentum: measured max difference 3e-7 after 100 steps.
     ("momentum", 0.01, 1e-5),

@@ -51,6 +51,7 @@ def test_without_validation_metrics_the_error_says_how_to_get_them():
         fitting_verdict([])
 
 
+@pytest.mark.slow
 def test_memorizing_a_small_training_set_is_diagnosed_as_over_fitting():
     # 256 training images, 15 epochs: the network memorizes them; validation stays far behind.
     paddle.seed(0)

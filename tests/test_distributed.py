@@ -67,6 +67,7 @@ def two_processes(tmp_path_factory):
 
 
 # --------------------------------------------------------------------------- real processes
+@pytest.mark.slow
 def test_two_processes_take_the_same_steps_as_one(one_process, two_processes):
     out, _ = two_processes
     rank0, rank1 = load_params(out / "params.rank0.npz"), load_params(out / "params.rank1.npz")
@@ -79,6 +80,7 @@ def test_two_processes_take_the_same_steps_as_one(one_process, two_processes):
     assert_same_params(load_params(out / "runs" / "two" / "mnist.pdparams"), rank0, rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_losses_and_metrics_are_those_of_the_whole_batch_and_split(one_process, two_processes):
     out, _ = two_processes
     two = json.loads((out / "runs" / "two" / "metrics.json").read_text())
@@ -92,6 +94,7 @@ def test_losses_and_metrics_are_those_of_the_whole_batch_and_split(one_process, 
     assert two["test"]["loss"] == pytest.approx(one_process["test"]["loss"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_only_rank_0_writes(two_processes):
     out, logs = two_processes
     assert [p.name for p in (out / "runs").iterdir()] == ["two"]  # rank 1 made no run directory
@@ -109,6 +112,7 @@ def test_only_rank_0_writes(two_processes):
     assert "test: loss" in logs[1] and "(written by rank 0)" in logs[1]
 
 
+@pytest.mark.slow
 def test_cli_nproc_starts_the_launcher_and_keeps_per_rank_logs(one_process, tmp_path):
     flags = [f"--{k}={v}" for k, v in SETTINGS.items()]
     # A CUDA_VISIBLE_DEVICES left in the environment of a machine without a usable GPU made the

@@ -78,6 +78,7 @@ def test_eager_input_errors_and_paddle_summary_still_work():
     assert info["total_params"] == 20 * 25 + 20 + 20 * 20 * 25 + 20 + 980 * 10 + 10
 
 
+@pytest.mark.slow
 def test_cli_export_inference_from_a_run(tmp_path):
     run = train_run(Config(train_subset=128, eval_subset=64, num_epochs=1, progress=False, visualdl=False,
                            out_dir=str(tmp_path / "runs"), run_name="r"))

@@ -3,6 +3,7 @@ model restored."""
 import math
 
 import numpy as np
+import pytest
 
 from course import MNIST, make_loader, set_seed
 from course.lr_finder import LRRangeTest, lr_range_test, plot_lr_finder, suggest_lr
@@ -24,6 +25,7 @@ def test_suggestion_is_the_steepest_descent_before_the_minimum():
     assert lrs[20] <= suggestion <= lrs[39]
 
 
+@pytest.mark.slow
 def test_range_test_on_the_cnn(out_dir):
     set_seed(0)
     model = MNIST()
@@ -37,6 +39,7 @@ def test_range_test_on_the_cnn(out_dir):
     assert plot_lr_finder(result, path=out_dir / "lr_finder.png").exists()
 
 
+@pytest.mark.slow
 def test_cli_lr_find(tmp_path):
     done = run_course("lr-find", "--num_steps", "60", "--start_lr", "1e-4", "--out", tmp_path / "f.png")
     assert done.returncode == 0, done.stderr
