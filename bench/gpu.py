@@ -39,6 +39,8 @@ import time
 
 from _common import course_pipeline_loader, header, md_table, median, parse_args, write_record
 
+from course.config import Config  # the run settings only: no Paddle yet
+
 NAME, TITLE = "gpu", "GPU: data path and mixed precision"
 THRESHOLD = 0.99
 QUICK_TRAIN, QUICK_TEST = 2000, 1000
@@ -124,7 +126,6 @@ class Variant:
                  memory: DeviceMemory):
         from course import LRSchedule, MNIST, TrainState, make_loss, make_optimizer, make_scheduler, set_seed
         from course.amp import MixedPrecision
-        from course.config import Config
 
         self.path, self.amp, self.memory = path, amp, memory
         self.label = f"{path}, {'float32' if amp == 'off' else amp + ' AMP'}"
@@ -240,7 +241,7 @@ def main():
         except ConfigError as e:
             unsupported[dtype] = str(e)
     print(f"mixed precision here: {', '.join(supported_dtypes(device)) or 'none'}")
-    for dtype, why in unsupported.items():
+    for why in unsupported.values():
         print(f"  {why}")
 
     memory = DeviceMemory(device)
@@ -284,7 +285,7 @@ def main():
         rows.append([r["label"], f"{r['first_epoch_seconds']:.2f}", f"{r['epoch_seconds']:.2f}",
                      f"{r['images_per_second']:,.0f}", to99(r), f"{100 * r['best_test_acc']:.2f} %",
                      mib(r["peak_bytes"]) if gpu else "n/a (cpu)", f"{r['epoch_time_vs_on_device_float32']:.2f}x"])
-    for dtype, why in unsupported.items():
+    for dtype in unsupported:
         print(f"{dtype + ' AMP (both paths)':<28} not supported on {device}")
         rows.append([f"{dtype} AMP (both paths)", *["-"] * 6, f"not supported on {device}"])
     print()

@@ -90,7 +90,7 @@ def attribute(loader, config, tmp: Path) -> dict:
     """Each callback event's calls over one epoch (instrumented ``TrainState.fire``): the median
     seconds per call (robust to the odd call that the OS preempts) and the total."""
     from course import fit
-    from course.train import TrainState
+    from course import TrainState
 
     spent = collections.defaultdict(list)
     original = TrainState.fire
@@ -124,7 +124,7 @@ def bookkeeping_seconds_per_step(loader, repeats: int = 300) -> float:
     import paddle.nn.functional as F
 
     from course import MNIST
-    from course.train import correct_count
+    from course.tensors import correct_count
 
     model = MNIST()
     X, y = next(iter(loader))

@@ -9,6 +9,7 @@ run: compare ::
     COURSE_CPU_LEVERS=0 python bench/profile_step.py     # Paddle's default paths
     python bench/profile_step.py                          # every lever that applies (course/cpu.py)
     python bench/profile_step.py --steps 50 --full        # longer; Paddle's whole summary (all views)
+    python bench/profile_step.py --quick                  # 3 steps: a check of the script
 
 ``course`` is imported before Paddle, so the MKL lever's variable is in place when MKL loads.
 """
@@ -29,10 +30,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="bench/profile_step.py", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="profiled training steps / eval batches")
     parser.add_argument("--full", action="store_true", help="print all of Paddle's summary views")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 steps: a check of the script (tests/test_bench.py), like every benchmark's --quick")
     parser.add_argument("--part", choices=("both", "train", "eval"), default="both",
                         help="both = train then eval, each in a fresh process (Paddle allows one profiler "
                              "session per process)")
     args = parser.parse_args()
+    if args.quick:
+        args.steps = 3
     if args.part == "both":
         import subprocess
 

@@ -93,6 +93,9 @@ def main():
     parser.add_argument("--only", default="",
                         help=f"comma-separated subset of: {', '.join(BENCHMARKS + OPTIONAL)}")
     parser.add_argument("--page-only", action="store_true", help="only rebuild the page from the last records")
+    parser.add_argument("--results-dir", default=None,
+                        help=f"where the JSON records (and logs/) go (default {RESULTS_DIR.relative_to(ROOT)}; "
+                             f"with --quick {QUICK_DIR.relative_to(ROOT)})")
     parser.add_argument("--page", default=None,
                         help=f"the page to write (default {PAGE.relative_to(ROOT)}; with --quick "
                              f"{(QUICK_DIR / 'benchmarks.md').relative_to(ROOT)})")
@@ -101,9 +104,10 @@ def main():
     unknown = sorted(set(chosen) - set(BENCHMARKS + OPTIONAL))
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS + OPTIONAL)}")
-    results_dir = QUICK_DIR if args.quick else RESULTS_DIR
+    results_dir = Path(args.results_dir) if args.results_dir else QUICK_DIR if args.quick else RESULTS_DIR
     page = Path(args.page) if args.page else (QUICK_DIR / "benchmarks.md" if args.quick else PAGE)
-    log_dir = QUICK_DIR / "logs" if args.quick else ROOT / "test-output" / "bench-logs"
+    log_dir = (results_dir / "logs" if args.results_dir or args.quick
+               else ROOT / "test-output" / "bench-logs")
     results_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
 

@@ -19,6 +19,7 @@ first epoch whose test accuracy is at or above it.
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import tempfile
 import time
@@ -64,7 +65,7 @@ def one_run(config_dict: dict, log_path: str) -> dict:
             self.rows, self.test_seconds = [], 0.0
             self.train_seconds = 0.0
             self.loader = make_loader("test", config.eval_batch_size, subset=config.eval_subset,
-                                      data_dir=config.data_dir or None, normalized=config.normalize)
+                                      data_dir=config.data_dir or None, normalize=config.normalize)
             self.started = time.perf_counter()
 
         def before_epoch(self, state):
@@ -75,11 +76,12 @@ def one_run(config_dict: dict, log_path: str) -> dict:
 
         def after_epoch(self, state):
             now = time.perf_counter()
+            row = state.history.epochs[-1]  # History's row of this epoch
             self.train_seconds += self.last_batch - self.epoch_started
             test = evaluate(state.model, self.loader, state.loss_fn)
             spent = time.perf_counter() - now
             self.rows.append({"epoch": state.epoch + 1, "test_acc": test["acc"], "test_loss": test["loss"],
-                              "val_acc": state.val_metrics.get("acc"),
+                              "val_acc": None if math.isnan(row["val_acc"]) else row["val_acc"],
                               "wall_seconds": now - self.started - self.test_seconds,
                               "train_seconds": self.train_seconds, "test_eval_seconds": spent})
             self.test_seconds += spent

@@ -18,7 +18,7 @@ from .compat import check_startup
 
 check_startup()  # a Paddle older than 2.6, or Paddle 2.6 imported before zlib: one line, not a segfault
 
-from . import cpu as _cpu
+from . import cpu as _cpu  # noqa: E402  (after the start-up check above)
 
 # The one process-wide side effect of `import course`: put MKL_DEBUG_CPU_TYPE=5 in os.environ on
 # an AMD CPU with Paddle's CPU wheel, before Paddle (and its bundled MKL 2019) is loaded, unless the
@@ -26,6 +26,27 @@ from . import cpu as _cpu
 _cpu.remember_mkl_status(_cpu.set_mkl_env())
 
 __version__ = "0.1.0"
+
+# The package's layers, top row first. A module imports only from its own row (where no cycle forms)
+# and from the rows below, imports inside functions included; a subpackage's modules are named with a
+# dot ("homework.answers"; "homework" is its __init__.py). A new or moved module gets its place here:
+# tests/test_import_layers.py checks every module of course/ against this table, and README's
+# "Module map" shows it.
+LAYERS = (
+    ("entry points and homework", ("__init__", "__main__", "cli", "sweep", "dashboard", "worker", "export",
+                                   "cache", "homework", "homework.grade", "homework.runner", "homework.sandbox",
+                                   "homework.variants", "homework.hw2_3", "homework.hw2_8")),
+    ("one complete job from a Config", ("run",)),
+    ("callbacks and processes", ("callbacks", "visualdl_log", "amp", "distributed", "lr_finder",
+                                 "diagnose")),   # diagnose evaluates the final weights (train.evaluate)
+    ("the loop: fit / train_one_epoch / evaluate", ("train",)),
+    ("History, the one record fit keeps", ("history",)),
+    ("the callback protocol", ("events",)),
+    ("building blocks", ("data", "model", "optim", "init", "losses", "metrics", "hooks", "checkpoint", "device",
+                         "plots", "scratch", "trajectories", "cpu", "tensors", "rundir",
+                         "homework.answers", "homework.kernel")),
+    ("settings, errors, the installed Paddle", ("config", "errors", "compat")),
+)
 
 _EXPORTS = {
     # data
@@ -37,9 +58,9 @@ _EXPORTS = {
     "LayerRecord": "hooks", "ForwardRecorder": "hooks", "layer_report": "hooks",
     "format_report": "hooks", "find_dead_units": "hooks", "first_nonfinite_layer": "hooks",
     # loop and callbacks
-    "fit": "train", "train_one_epoch": "train", "evaluate": "train", "Callback": "train",
-    "StopTraining": "train", "Diverged": "train", "TrainState": "train", "EVENTS": "train",
-    "History": "callbacks", "ProgressBar": "callbacks", "PrintMetrics": "callbacks",
+    "fit": "train", "train_one_epoch": "train", "evaluate": "train", "Callback": "events",
+    "StopTraining": "events", "Diverged": "events", "TrainState": "events", "EVENTS": "events",
+    "History": "history", "ProgressBar": "callbacks", "PrintMetrics": "callbacks",
     "LRSchedule": "callbacks", "Checkpoint": "callbacks", "NaNGuard": "callbacks",
     "EarlyStopping": "callbacks", "BestCheckpoint": "callbacks", "GradientClip": "callbacks",
     "VisualDLLogger": "visualdl_log", "start_dashboard": "dashboard", "DashboardError": "dashboard",

@@ -1,7 +1,8 @@
 """Callbacks for ``course.train.fit``: progress bar, epoch printout, LR schedule, NaN guard,
-checkpoints, early stopping, gradient clipping (and ``History``, from ``course.history``).
+checkpoints, early stopping, gradient clipping.
 
-Each is small and optional except ``History``, which ``fit`` always adds (``state.history``).
+Each is small and optional. ``History`` (``course.history``), the one callback ``fit`` always adds
+(``state.history``), lives below the loop.
 Their ``order`` values come from the one table in ``course.events``.
 Host syncs are rare on purpose: the loss is read from the device once every
 ``log_every`` batches (by ``History``), and others reuse that reading.
@@ -9,14 +10,13 @@ Host syncs are rare on purpose: the loss is read from the device once every
 from __future__ import annotations
 
 import math
-import sys
 import time
+import sys
 
 import paddle
 
 from .checkpoint import save_checkpoint
 from .events import ORDER, Callback, Diverged, StopTraining
-from .history import History  # noqa: F401  (re-exported: ``from course.callbacks import History``)
 from .tensors import global_grad_norm
 
 
@@ -254,10 +254,10 @@ class Monitor:
         self.best, self.best_epoch = None, 0
 
     def check(self, state) -> bool:
-        """Read this epoch's value; True (and remember it) if it beats the best so far."""
-        if not state.val_metrics:
+        """Read this epoch's value (``History``'s row); True (and remember it) if it beats the best so far."""
+        if state.val_loader is None:
             raise ValueError(f"monitoring {self.name} needs validation metrics: pass val_loader to fit().")
-        value = state.val_metrics["loss" if self.name == "val_loss" else "acc"]
+        value = state.history.epochs[-1][self.name]  # NaN never counts as better
         better = (self.best is None or (value < self.best - self.min_delta if self.name == "val_loss"
                                         else value > self.best + self.min_delta))
         if better:

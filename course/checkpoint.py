@@ -171,10 +171,7 @@ def save_checkpoint(path, model, optimizer=None, scaler=None, **meta) -> Path:
 def load_checkpoint(path) -> dict:
     """Read a checkpoint (or a bare state dict) into ``{'model', 'optimizer', 'meta'}``
     (and ``'scaler'``, the loss scaler's state or ``None``, for checkpoints written by ``save_checkpoint``)."""
-    path = checkpoint_file(path)  # a run directory means its checkpoint.pdckpt
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} not found. Pass a run directory or a "
-                              ".pdckpt / .pdparams file written by this package or by paddle.save.")
+    path = checkpoint_file(path, must_exist=True)  # a run directory means its checkpoint.pdckpt
     if path.suffix == ".safetensors":
         return {"format": "safetensors", "model": _read_safetensors(path), "optimizer": None, "meta": {}}
     try:

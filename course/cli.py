@@ -26,7 +26,7 @@ from pathlib import Path
 from .config import Config, resolve_config
 from .data import SPLITS
 from .errors import ConfigError, CourseError
-from .rundir import RunDir
+from .rundir import RunDir, checkpoint_file
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
@@ -197,13 +197,15 @@ def main(argv=None) -> int:
         if command == "dashboard":  # no Paddle needed: answers without its start-up time
             from .dashboard import serve
             return serve(**args)
-        from .run import evaluate_checkpoint, train_run  # imports paddle: after argument checks
-
+        # Each command checks its values before it imports Paddle (a few seconds): a bad value
+        # answers as fast as a bad flag (tests/test_cli.py).
         if command == "train":
             nproc, run_dir = args.pop("nproc"), args.pop("run_dir")
             config = train_config(args)
             if nproc != 1:
                 return launch_train(nproc, config, args)
+            from .run import train_run
+
             results = train_run(config, resume=args["resume"], run_dir=run_dir)
             if results["stop_reason"].startswith("interrupted"):
                 return EXIT_INTERRUPTED  # results were written; tell scripts the run is incomplete
@@ -214,9 +216,13 @@ def main(argv=None) -> int:
         elif command == "evaluate":
             if args["batch_size"] < 1:
                 raise ConfigError(f"batch_size must be at least 1, got {args['batch_size']}.")
+            checkpoint_file(args["checkpoint"], must_exist=True)
+            from .run import evaluate_checkpoint
+
             evaluate_checkpoint(args["checkpoint"], args["split"], args["batch_size"], args["data_dir"] or None,
                                 args["device"])
         else:
+            checkpoint_file(args["checkpoint"], must_exist=True)
             from .checkpoint import load_checkpoint, save_safetensors
             from .run import model_from_checkpoint
 
@@ -252,13 +258,13 @@ def launch_train(nproc: int, config: Config, args: dict) -> int:
     Each of the N processes runs ``course/worker.py train <the same flags> --run_dir RUN_DIR``;
     the launcher writes their output to ``RUN_DIR/logs/workerlog.<rank>`` and echoes rank 0's.
     """
+    if nproc < 1:
+        raise ConfigError(f"nproc must be at least 1, got {nproc}.")
     import subprocess
 
     from . import distributed
     from .run import make_run_dir
 
-    if nproc < 1:
-        raise ConfigError(f"nproc must be at least 1, got {nproc}.")
     if distributed.get_world_size() > 1:
         raise ConfigError("--nproc starts paddle.distributed.launch; a process it started must not start "
                           "another: leave --nproc out of the launched command.")
@@ -302,16 +308,16 @@ def sweep_command(args: dict) -> None:
 
 
 def lr_find_command(args: dict) -> None:
-    from .data import make_loader
-    from .device import set_seed, use_device
-    from .lr_finder import lr_range_test, plot_lr_finder
-    from .model import MNIST
-
     for name in ("start_lr", "end_lr", "num_steps", "batch_size"):
         if not args[name] > 0:
             raise ConfigError(f"{name} must be positive, got {args[name]}.")
     if args["start_lr"] >= args["end_lr"]:
         raise ConfigError("start_lr must be smaller than end_lr.")
+    from .data import make_loader
+    from .device import set_seed, use_device
+    from .lr_finder import lr_range_test, plot_lr_finder
+    from .model import MNIST
+
     use_device("auto")
     set_seed(args["seed"])
     loader = make_loader("train50k", args["batch_size"], seed=args["seed"])

@@ -21,6 +21,7 @@ import hashlib
 import math
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -160,7 +161,7 @@ def load_mnist(split: str = "train", data_dir=None) -> tuple[np.ndarray, np.ndar
     return images, labels
 
 
-def normalize(images: np.ndarray) -> np.ndarray:
+def scale_pixels(images: np.ndarray) -> np.ndarray:
     """uint8 ``[N, 28, 28]`` -> float32 ``[N, 1, 28, 28]`` in [-1, 1], as the course does."""
     return ((images.astype(np.float32) - 127.5) / 127.5)[:, None]
 
@@ -182,14 +183,14 @@ class MNISTLoader:
     """
 
     def __init__(self, images, labels, batch_size=64, shuffle=False, drop_last=False, seed=0,
-                 normalized=True, place=None):
+                 normalize=True, place=None):
         import paddle
 
         if batch_size < 1:
             raise DataError(f"batch_size must be at least 1, got {batch_size}.")
         self.batch_size, self.shuffle, self.drop_last, self.seed = batch_size, shuffle, drop_last, seed
         self.epoch = 0
-        X = normalize(images) if normalized else images.astype(np.float32)[:, None]
+        X = scale_pixels(images) if normalize else images.astype(np.float32)[:, None]
         # One host-to-device copy for the whole split; every batch is cut from these.
         self.X = paddle.to_tensor(X, place=place)  # [N, 1, 28, 28] float32
         self.y = paddle.to_tensor(labels.astype(np.int64)[:, None], place=place)  # [N, 1] int64
@@ -229,13 +230,20 @@ class MNISTLoader:
 
 
 def make_loader(split: str, batch_size: int = 64, *, train: bool | None = None, seed: int = 0,
-                subset: int = 0, data_dir=None, normalized: bool = True, place=None) -> MNISTLoader:
+                subset: int = 0, data_dir=None, normalize: bool = True, place=None,
+                normalized: bool | None = None) -> MNISTLoader:
     """A loader over one split.
 
     ``train`` (default: true for the training splits) shuffles and drops the last
     partial batch, as the course's train loader does; otherwise order is kept and
     the last short batch is yielded. ``subset=N`` keeps the first N images (0 = all).
+    ``normalize`` (``Config.normalize``, ``--no-normalize``): pixels scaled to [-1, 1] as the course
+    does, or raw 0-255 floats. ``normalized=`` is its old name (deprecated).
     """
+    if normalized is not None:
+        warnings.warn("make_loader(normalized=...) is now make_loader(normalize=...), the name of "
+                      "Config.normalize.", DeprecationWarning, stacklevel=2)
+        normalize = normalized
     images, labels = load_mnist(split, data_dir)
     if subset < 0:
         raise DataError(f"subset must be 0 (all) or a positive count, got {subset}.")
@@ -244,7 +252,7 @@ def make_loader(split: str, batch_size: int = 64, *, train: bool | None = None, 
     if train is None:
         train = split in ("train", "train50k")
     return MNISTLoader(images, labels, batch_size, shuffle=train, drop_last=train, seed=seed,
-                       normalized=normalized, place=place)
+                       normalize=normalize, place=place)
 
 
 def get_MNIST_dataloader(batch_size: int = 64, seed: int | None = None, subset: int | None = None,

@@ -35,7 +35,6 @@ import paddle
 from .device import gpu_count
 from .errors import ConfigError
 from .events import ORDER, Callback
-from .tensors import unwrap  # noqa: F401  (re-exported: ``distributed.unwrap``)
 
 WORKER = Path(__file__).resolve().parent / "worker.py"  # the script every launched process runs
 

@@ -2,7 +2,7 @@
 
 This module imports nothing of the package (only Paddle), so every callback module (``callbacks``,
 ``visualdl_log``, ``amp``, ``distributed``, ``lr_finder``) builds on it without importing
-the loop. ``from course.train import Callback`` still works: ``train`` re-exports these names.
+the loop. Users import these names from ``course`` (``from course import Callback``).
 
 A callback is an object with methods named after ``EVENTS``, each called with the
 ``TrainState``. Raising ``StopTraining`` ends ``fit`` cleanly; ``Diverged`` (raised by
@@ -69,7 +69,17 @@ class Callback:
 
 @dataclass
 class TrainState:
-    """What callbacks see. Tensors stay on the device; read them with ``float()`` sparingly."""
+    """What callbacks see. Tensors stay on the device; read them with ``float()`` sparingly.
+
+    Per-epoch metrics: a callback reads them in ``after_epoch`` from ``state.history.epochs[-1]``,
+    the ``History`` row of the epoch that just ended: ``epoch, train_loss, train_acc, val_loss,
+    val_acc, lr, seconds`` (``val_loss`` and ``val_acc`` are NaN when ``fit`` has no ``val_loader``;
+    ``math.isnan`` tells). ``History`` writes the row first (order ``ORDER["History"]``), so every
+    callback of a higher order (the default 0 is) sees it; this is the one way the package's own
+    callbacks read them (``PrintMetrics``, ``EarlyStopping``, ``BestCheckpoint``, ``VisualDLLogger``).
+    ``train_metrics`` and ``val_metrics`` are the loop's raw results that ``History`` turns into
+    that row (``SyncMetrics`` makes them global before); only those two read them.
+    """
 
     model: Any              # a paddle.nn.Layer (or paddle.DataParallel around one)
     optimizer: Any

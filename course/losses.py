@@ -15,7 +15,6 @@ and return the batch's mean loss (a 0-D tensor), so either can be passed to
 """
 from __future__ import annotations
 
-import paddle
 import paddle.nn.functional as F
 
 from . import compat

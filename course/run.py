@@ -38,6 +38,7 @@ from .model import MNIST
 from .optim import check_available, make_optimizer, make_scheduler
 from .plots import plot, plot_history
 from .rundir import RunDir
+from .tensors import unwrap
 from .train import evaluate, fit
 from .visualdl_log import VisualDLLogger, visualdl_missing
 
@@ -63,7 +64,7 @@ def build_loaders(config: Config):
 
     In a multi-process job each is this rank's shard (``course.distributed.shard``).
     """
-    data = dict(data_dir=config.data_dir or None, normalized=config.normalize)
+    data = dict(data_dir=config.data_dir or None, normalize=config.normalize)
     train_loader = make_loader(config.train_split, config.batch_size, train=True, seed=config.seed,
                                subset=config.train_subset, **data)
     val_loader = (make_loader("val", config.eval_batch_size, subset=config.eval_subset, **data)
@@ -212,7 +213,7 @@ def report(results: dict, history: History, run_dir: RunDir | None) -> None:
 def write_outputs(run_dir: RunDir, model, history: History, results: dict) -> None:
     """The run directory's weights, metrics and plots (rank 0 only in a multi-process job)."""
     run_dir = RunDir(run_dir)
-    atomic_save(distributed.unwrap(model).state_dict(), run_dir.weights)
+    atomic_save(unwrap(model).state_dict(), run_dir.weights)
     run_dir.write_metrics(results)
     history.save_csv(run_dir.metrics_csv)
     if history.losses:
@@ -246,7 +247,7 @@ def evaluate_checkpoint(path, split: str = "test", batch_size: int = 1000, data_
         use_device(device)
         model, config = model_from_checkpoint(load_checkpoint(path))
         loader = make_loader(split, batch_size, train=False, subset=subset, data_dir=data_dir,
-                             normalized=config.normalize)
+                             normalize=config.normalize)
         metrics = evaluate(model, loader, make_loss(config.loss))
     print(f"{split}: loss {metrics['loss']:.4f} accuracy {metrics['acc']:.4f} ({metrics['n']} images)")
     return metrics

@@ -24,15 +24,22 @@ import os
 import time
 from pathlib import Path
 
+from .errors import CheckpointError
+
 CONFIG, CHECKPOINT, WEIGHTS = "config.json", "checkpoint.pdckpt", "mnist.pdparams"
 METRICS, METRICS_CSV, LOSS_PLOT, CURVES_PLOT = "metrics.json", "metrics.csv", "loss.png", "curves.png"
 VISUALDL, LOGS = "vdl", "logs"
 
 
-def checkpoint_file(path: str | os.PathLike) -> Path:
-    """``path/checkpoint.pdckpt`` for a run directory, ``path`` itself for a file."""
+def checkpoint_file(path: str | os.PathLike, must_exist: bool = False) -> Path:
+    """``path/checkpoint.pdckpt`` for a run directory, ``path`` itself for a file.
+    ``must_exist=True``: a ``CheckpointError`` naming the fix when there is no such file."""
     path = Path(path)
-    return path / CHECKPOINT if path.is_dir() else path
+    found = path / CHECKPOINT if path.is_dir() else path
+    if must_exist and not found.is_file():
+        raise CheckpointError(f"checkpoint {str(found)!r} not found. Pass a run directory or a "
+                              ".pdckpt / .pdparams file written by this package or by paddle.save.")
+    return found
 
 
 class RunDir:

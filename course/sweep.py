@@ -221,7 +221,7 @@ def run_sweep(base: Config, overrides: list[dict], sweep_dir, jobs: int = 1) -> 
         {"base": base.to_dict(), "overrides": overrides, "jobs": jobs}, indent=2), encoding="utf-8")
 
     rows, todo = {}, []
-    for name, config in planned.items():
+    for name in planned:
         done = row_from_run_dir(sweep_dir / name, keys)
         if done is not None and done["status"] != "interrupted":
             rows[name] = done

@@ -21,9 +21,9 @@ import paddle
 
 from .losses import cross_entropy
 
-# The protocol and the tensor helpers live below the loop; re-exported here, where users found them.
-from .events import EVENTS, Callback, Diverged, StopTraining, TrainState  # noqa: F401
+from .events import Diverged, StopTraining, TrainState
 from .history import History
+# global_grad_norm is not used here: notebooks 2.6.1, 2.7 and 2.8.6 import it and inference from course.train.
 from .tensors import correct_count, global_grad_norm, inference  # noqa: F401
 
 
@@ -72,8 +72,7 @@ def evaluate(model: paddle.nn.Layer, loader, loss_fn: Callable | None = None) ->
 
 
 def fit(model, train_loader, optimizer, num_epochs: int = 1, *, val_loader=None,
-        loss_fn: Callable | None = None, callbacks=(), start_epoch: int = 0, start_step: int = 0,
-        history=None):
+        loss_fn: Callable | None = None, callbacks=(), start_epoch: int = 0, start_step: int = 0):
     """Train for ``num_epochs`` epochs; returns the ``History`` callback's record.
 
     Parameters
@@ -85,11 +84,11 @@ def fit(model, train_loader, optimizer, num_epochs: int = 1, *, val_loader=None,
     loss_fn
         ``loss_fn(y_hat, y) -> mean loss``; default ``course.losses.cross_entropy`` (``F.cross_entropy``).
     callbacks
-        Extra callbacks. A ``History`` is added unless one is passed (or given as ``history``).
+        Extra callbacks. A ``History`` is added unless one is passed; either way it is returned.
     start_epoch, start_step
         Where a resumed run continues (``course.checkpoint.resume`` supplies them).
     """
-    history = history or next((c for c in callbacks if isinstance(c, History)), None) or History()
+    history = next((c for c in callbacks if isinstance(c, History)), None) or History()
     callbacks = sorted({id(c): c for c in [history, *callbacks]}.values(), key=lambda c: c.order)
     state = TrainState(model, optimizer, loss_fn or cross_entropy, train_loader, val_loader,
                        num_epochs, callbacks, epoch=start_epoch, step=start_step, history=history)

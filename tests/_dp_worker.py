@@ -15,7 +15,8 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the repository root
 import numpy as np  # noqa: E402
 
 from course import Callback, Config, train_run  # noqa: E402
-from course.distributed import get_rank, unwrap  # noqa: E402
+from course.distributed import get_rank  # noqa: E402
+from course.tensors import unwrap  # noqa: E402
 
 
 class Record(Callback):

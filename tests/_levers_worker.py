@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the repository root, not tests/
 
-import course  # noqa: E402  (first: sets the MKL lever's environment before Paddle loads)
+import course  # noqa: E402, F401  (first: sets the MKL lever's environment before Paddle loads)
 import numpy as np  # noqa: E402
 import paddle.nn.functional as F  # noqa: E402
 

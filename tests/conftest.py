@@ -4,14 +4,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/_helpers.py, tests/_scalar_guard.py
+from _helpers import ROOT  # noqa: E402
+
 # Tests import the public API as a user does, including the lesson-facing
 # top-level modules (data_process, MNIST_network, tools) from the repository root.
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # tests/_scalar_guard.py
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import course  # noqa: E402  (imports zlib before Paddle: see course.compat)
+import course  # noqa: E402, F401  (imports zlib before Paddle: see course.compat)
 import _scalar_guard  # noqa: E402
 
 # NumPy 2's scalar rule on every leg: float()/int() of a tensor or array with dimensions is an error.

@@ -18,7 +18,7 @@ from course.amp import MixedPrecision, check_dtype, supported_dtypes
 from course.cli import main
 from course.device import set_seed
 from course.errors import ConfigError
-from course.train import TrainState
+from course import TrainState
 
 
 class _GpuPlace:

@@ -1,31 +1,20 @@
 """``python -m course``: the main job in smoke mode, evaluate, resume, and one-line errors."""
 import csv
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from _helpers import ROOT, course_env, run_course
+
 from course.config import Config, field_names
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def course(*args, smoke=True, cwd=None, timeout=300):
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    env.pop("COURSE_SMOKE", None)
-    if smoke:
-        env["COURSE_SMOKE"] = "1"
-    return subprocess.run([sys.executable, "-m", "course", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd or ROOT, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    done = course("train", "--out_dir", str(out), "--no-progress")
+    done = run_course("train", "--out_dir", str(out), "--no-progress", smoke=True)
     assert done.returncode == 0, done.stderr
     (run_dir,) = out.iterdir()
     return done, run_dir
@@ -67,20 +56,28 @@ def test_visualdl_log_holds_the_printed_metrics(smoke_run):
     assert steps == metrics["loss_steps"] and len(steps) == 3  # 31 batches, a point every 10
 
 
+@pytest.mark.slow
 def test_evaluate_a_saved_run(smoke_run):
     _, run_dir = smoke_run
-    expected = json.loads((run_dir / "metrics.json").read_text())["test"]
     for target in (run_dir, run_dir / "mnist.pdparams"):
-        done = course("evaluate", "--checkpoint", str(target), smoke=False)
+        done = run_course("evaluate", "--checkpoint", str(target))
         assert done.returncode == 0, done.stderr
         assert "test: loss" in done.stdout and "(10000 images)" in done.stdout
+    # the run's own test figures (smoke mode: the first 1,000 test images) come back from its checkpoint
+    from course import evaluate_checkpoint
+
+    expected = json.loads((run_dir / "metrics.json").read_text())["test"]
+    again = evaluate_checkpoint(run_dir, subset=expected["n"])
+    assert again["n"] == expected["n"] == 1000
+    assert again["acc"] == expected["acc"] and again["loss"] == pytest.approx(expected["loss"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_resume_continues_after_the_last_epoch(tmp_path):
-    first = course("train", "--out_dir", str(tmp_path), "--run_name", "r", "--no-progress",
-                   "--no-visualdl", "--train_subset", "256", "--eval_subset", "200")
+    first = run_course("train", "--out_dir", str(tmp_path), "--run_name", "r", "--no-progress",
+                       "--no-visualdl", "--train_subset", "256", "--eval_subset", "200", smoke=True)
     assert first.returncode == 0, first.stderr
-    again = course("train", "--resume", str(tmp_path / "r"), "--num_epochs", "2", "--no-progress")
+    again = run_course("train", "--resume", str(tmp_path / "r"), "--num_epochs", "2", "--no-progress", smoke=True)
     assert again.returncode == 0, again.stderr
     assert "resuming" in again.stdout and "epoch 2/2" in again.stdout and "epoch 1/2" not in again.stdout
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
@@ -88,7 +85,7 @@ def test_resume_continues_after_the_last_epoch(tmp_path):
 
 
 def test_help_lists_every_config_field():
-    done = course("train", "--help", smoke=False)
+    done = run_course("train", "--help")
     assert done.returncode == 0
     for name in field_names():
         assert f"--{name}" in done.stdout
@@ -105,19 +102,43 @@ def test_help_lists_every_config_field():
     (["evaluate", "--checkpoint", "/no/such/run"], "not found"),
 ])
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, message):
-    done = course(*args, smoke=False)
+    done = run_course(*args)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+# Paddle made unimportable: a command that imported it before checking its values would answer
+# with an ImportError traceback instead of its one-line error.
+WITHOUT_PADDLE = "import sys; sys.modules['paddle'] = None; from course.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--lr=-1"], "lr must be a positive number"),
+    (["train", "--nproc", "0"], "nproc must be at least 1"),
+    (["train", "--resume", "/no/such/run"], "cannot read run settings"),
+    (["evaluate", "--checkpoint", "x", "--batch_size", "0"], "batch_size must be at least 1"),
+    (["evaluate", "--checkpoint", "/no/such/run"], "not found"),
+    (["export", "--checkpoint", "/no/such/run", "--out", "x.safetensors"], "not found"),
+    (["lr-find", "--start_lr", "1", "--end_lr", "0.1"], "start_lr must be smaller"),
+    (["sweep", "--jobs", "0"], "jobs must be at least 1"),
+    (["sweep", "--lr=-1,0.1"], "lr must be a positive number"),
+])
+def test_bad_values_are_refused_before_paddle_loads(args, message, tmp_path):
+    done = subprocess.run([sys.executable, "-c", WITHOUT_PADDLE, *args], capture_output=True, text=True,
+                          cwd=tmp_path, env=course_env(PYTHONPATH=str(ROOT)), timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
 def test_export_to_safetensors_and_evaluate_it(smoke_run, tmp_path):
     _, run_dir = smoke_run
     out = tmp_path / "mnist.safetensors"
-    done = course("export", "--checkpoint", str(run_dir), "--out", str(out), smoke=False)
+    done = run_course("export", "--checkpoint", str(run_dir), "--out", str(out))
     assert done.returncode == 0 and out.exists(), done.stderr
-    from_export = course("evaluate", "--checkpoint", str(out), "--split", "val", smoke=False)
-    from_run = course("evaluate", "--checkpoint", str(run_dir), "--split", "val", smoke=False)
+    from_export = run_course("evaluate", "--checkpoint", str(out), "--split", "val")
+    from_run = run_course("evaluate", "--checkpoint", str(run_dir), "--split", "val")
     assert from_export.returncode == 0, from_export.stderr
     assert "(10000 images)" in from_export.stdout and from_export.stdout == from_run.stdout
 
@@ -132,8 +153,7 @@ def test_sweep_takes_on_off_flags_as_values_or_as_an_axis():
     axes = parse("--batch_norm", "false,true", "--no-normalize")
     assert axes == {"batch_norm": [False, True], "normalize": [False]}
     assert [run_name(o) for o in grid(batch_norm=axes["batch_norm"])] == ["batch_norm-False", "batch_norm-True"]
-    bad = subprocess.run([sys.executable, "-m", "course", "sweep", "--batch_norm", "maybe"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    bad = run_course("sweep", "--batch_norm", "maybe", timeout=120)
     assert bad.returncode == 2 and "'maybe' is not true or false" in bad.stderr
 
 

@@ -6,7 +6,6 @@ import inspect
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import paddle
@@ -16,7 +15,8 @@ import pytest
 from course import MNIST, ConfigError, ForwardRecorder, make_loader, set_seed
 from course import cpu
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT, course_env, run_course
+
 WORKER = ROOT / "tests" / "_levers_worker.py"
 
 
@@ -140,6 +140,7 @@ def _run_levers_subprocess(tmp, levers, optimizer, lr, steps=100, extra_env=None
     return dict(np.load(out))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer, lr, atol", [
     # Momentum: measured max difference 3e-7 after 100 steps.
     ("momentum", 0.01, 1e-5),
@@ -202,10 +203,8 @@ def test_run_header_reports_the_levers(monkeypatch):
 
 
 def test_bad_switch_is_a_one_line_cli_error():
-    env = {**os.environ, "COURSE_CPU_LEVERS": "turbo", "COURSE_SMOKE": "1"}
-    done = subprocess.run([sys.executable, "-m", "course", "train", "--no-progress", "--out_dir",
-                           str(ROOT / "test-output" / "levers-bad-switch")], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = run_course("train", "--no-progress", "--out_dir", ROOT / "test-output" / "levers-bad-switch",
+                      env=course_env(smoke=True, COURSE_CPU_LEVERS="turbo"))
     assert done.returncode == 2
     assert "COURSE_CPU_LEVERS='turbo' names unknown lever(s) ['turbo']" in done.stderr
     assert "Traceback" not in done.stderr

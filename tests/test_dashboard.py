@@ -6,12 +6,10 @@ import selectors
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +17,8 @@ from course import (History, MNIST, VisualDLLogger, fit, make_loader, make_optim
                     start_dashboard)
 from course.dashboard import DashboardError, start
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import start_course
+
 TELEMETRY_ID = "63a600296f8a71f576c4806376a9245b"  # what VisualDL 2.5.3 puts in the page when telemetry is on
 
 
@@ -126,10 +125,7 @@ def test_start_refuses_missing_or_empty_log_directories_and_a_taken_port(logdir,
 
 
 def course(*args, **kwargs):
-    env = {**os.environ}
-    env.pop("COURSE_SMOKE", None)
-    return subprocess.Popen([sys.executable, "-m", "course", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env, **kwargs)
+    return start_course(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
 @pytest.mark.parametrize("where, message", [("missing", "not found"), ("empty", "no VisualDL logs")])

@@ -8,25 +8,23 @@ Chromium and its driver come from Debian (``apt-get install chromium chromium-dr
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from course.dashboard import start
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import run_course
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
     reason="chromium / chromedriver not installed (Debian: apt-get install chromium chromium-driver; "
-           ".ci/run does this on CI)")
+           ".ci/run does this on CI)")]
 
 RUNS = ("sgd", "adam")
 EPOCH_TAGS = {f"epoch/{n}" for n in ("train_loss", "train_acc", "val_loss", "val_acc", "lr")}
@@ -54,14 +52,10 @@ import('/app/__snowpack__/pkg/echarts.js').then(echarts => {
 def runs(tmp_path_factory):
     """Two 2-epoch runs on 512 images (a loss point every 2 batches): about 10 s together."""
     out = tmp_path_factory.mktemp("browser") / "runs"
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    env.pop("COURSE_SMOKE", None)
     for name in RUNS:
-        done = subprocess.run([sys.executable, "-m", "course", "train", "--out_dir", str(out), "--run_name", name,
-                               "--optimizer", name, "--lr", "0.001", "--schedule", "constant",
-                               "--train_subset", "512", "--eval_subset", "200", "--num_epochs", "2",
-                               "--log_every", "2", "--no-progress"],
-                              capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+        done = run_course("train", "--out_dir", out, "--run_name", name, "--optimizer", name, "--lr", "0.001",
+                          "--schedule", "constant", "--train_subset", "512", "--eval_subset", "200",
+                          "--num_epochs", "2", "--log_every", "2", "--no-progress")
         assert done.returncode == 0, done.stderr[-2000:]
     return out
 

@@ -83,9 +83,12 @@ def test_options_batch_size_subset_split():
     assert loader.num_samples == 10000 and len(loader) == 10 and not loader.shuffle
     small_train, small_test = get_MNIST_dataloader(batch_size=32, subset=320, seed=0)
     assert len(small_train) == 10 and len(small_test) == 10
-    raw_loader = make_loader("test", 10, normalized=False, subset=10)
+    raw_loader = make_loader("test", 10, normalize=False, subset=10)
     x, _ = next(iter(raw_loader))
     np.testing.assert_array_equal(x.numpy()[:, 0], load_mnist("test")[0][:10].astype(np.float32))
+    with pytest.warns(DeprecationWarning, match="normalize="):  # the old name still works (notebook 2.8.6)
+        old_name = make_loader("test", 10, normalized=False, subset=10)
+    np.testing.assert_array_equal(next(iter(old_name))[0].numpy(), x.numpy())
 
 
 def test_smoke_mode_shrinks_the_lesson_loaders(monkeypatch):

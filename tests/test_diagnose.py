@@ -122,6 +122,7 @@ def test_a_network_near_chance_is_under_fitting_whatever_its_curves():
     assert fitting_verdict(rising).verdict == UNDER
 
 
+@pytest.mark.slow
 def test_memorizing_a_small_training_set_is_over_fitting_both_ways_of_passing_the_training_images():
     # 256 training images, 15 epochs: the network memorizes them; the validation loss turns up.
     paddle.seed(0)

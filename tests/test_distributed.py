@@ -5,7 +5,6 @@ The equivalence test: 2 processes x 32 rows = one process x 64 rows, step for st
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,8 @@ from course.distributed import (ShardedLoader, launch_command, main_process_only
                                 shard_bounds)
 from course.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT, run_course
+
 # 10 steps of the default recipe (Adam, one-cycle) on global batches of 64. Evaluation in batches
 # of 100 over 201 images: the last batch has one row, so rank 0's piece of it is empty.
 SETTINGS = dict(batch_size=64, train_subset=640, eval_subset=201, eval_batch_size=100, num_epochs=1,
@@ -67,6 +67,7 @@ def two_processes(tmp_path_factory):
 
 
 # --------------------------------------------------------------------------- real processes
+@pytest.mark.slow
 def test_two_processes_take_the_same_steps_as_one(one_process, two_processes):
     out, _ = two_processes
     rank0, rank1 = load_params(out / "params.rank0.npz"), load_params(out / "params.rank1.npz")
@@ -79,6 +80,7 @@ def test_two_processes_take_the_same_steps_as_one(one_process, two_processes):
     assert_same_params(load_params(out / "runs" / "two" / "mnist.pdparams"), rank0, rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_losses_and_metrics_are_those_of_the_whole_batch_and_split(one_process, two_processes):
     out, _ = two_processes
     two = json.loads((out / "runs" / "two" / "metrics.json").read_text())
@@ -92,6 +94,7 @@ def test_losses_and_metrics_are_those_of_the_whole_batch_and_split(one_process, 
     assert two["test"]["loss"] == pytest.approx(one_process["test"]["loss"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_only_rank_0_writes(two_processes):
     out, logs = two_processes
     assert [p.name for p in (out / "runs").iterdir()] == ["two"]  # rank 1 made no run directory
@@ -109,14 +112,14 @@ def test_only_rank_0_writes(two_processes):
     assert "test: loss" in logs[1] and "(written by rank 0)" in logs[1]
 
 
+@pytest.mark.slow
 def test_cli_nproc_starts_the_launcher_and_keeps_per_rank_logs(one_process, tmp_path):
     flags = [f"--{k}={v}" for k, v in SETTINGS.items()]
     # A CUDA_VISIBLE_DEVICES left in the environment of a machine without a usable GPU made the
     # launcher hand rank 1 a GPU that does not exist and fail with an IndexError.
     env = {**launched_env(), "CUDA_VISIBLE_DEVICES": "0"}
-    done = subprocess.run([sys.executable, "-m", "course", "train", "--nproc", "2", *flags, "--no-progress",
-                           "--no-visualdl", "--out_dir", str(tmp_path), "--run_name", "cli"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=TIMEOUT)
+    done = run_course("train", "--nproc", "2", *flags, "--no-progress", "--no-visualdl", "--out_dir", tmp_path,
+                      "--run_name", "cli", env=env, timeout=TIMEOUT)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "paddle.distributed.launch --nproc_per_node 2" in done.stdout
     assert "epoch 1/1 |" in done.stdout  # the launcher echoes rank 0's output

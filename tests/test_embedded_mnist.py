@@ -48,6 +48,7 @@ def test_validation_split_is_last_10k_of_train():
     np.testing.assert_array_equal(np.concatenate([y50, yv]), y)
 
 
+@pytest.mark.slow
 def test_paddles_own_reader_reads_identical_arrays():
     from paddle.vision.datasets import MNIST as PaddleMNIST
 

@@ -1,9 +1,5 @@
 """Export for Paddle Inference on both Paddle lines: paddle.jit.save, paddle.jit.load, Paddle Inference,
 the CLI's ``export --format inference``, and ``paddle.summary`` / eager input errors still working."""
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import paddle
@@ -12,7 +8,7 @@ import pytest
 from course import MNIST, Config, set_seed, train_run
 from course.export import export_inference, input_spec, load_inference
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import course_env, run_course
 
 
 def _images(n=7, seed=0):
@@ -82,13 +78,12 @@ def test_eager_input_errors_and_paddle_summary_still_work():
     assert info["total_params"] == 20 * 25 + 20 + 20 * 20 * 25 + 20 + 980 * 10 + 10
 
 
+@pytest.mark.slow
 def test_cli_export_inference_from_a_run(tmp_path):
     run = train_run(Config(train_subset=128, eval_subset=64, num_epochs=1, progress=False, visualdl=False,
                            out_dir=str(tmp_path / "runs"), run_name="r"))
-    done = subprocess.run([sys.executable, "-m", "course", "export", "--checkpoint", str(run["run_dir"]),
-                           "--format", "inference", "--out", str(tmp_path / "infer" / "model")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = run_course("export", "--checkpoint", run["run_dir"], "--format", "inference",
+                      "--out", tmp_path / "infer" / "model", env=course_env(OMP_NUM_THREADS="1"))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "model.pdiparams" in done.stdout and "scaled to [-1, 1]" in done.stdout
     from course import load_checkpoint

@@ -5,7 +5,6 @@ import json
 import struct
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from course import Config, ConfigError, DataError, read_idx

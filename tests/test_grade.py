@@ -218,6 +218,7 @@ def _grade(homework, paths, out, *extra):
         return {row["submission"]: row for row in csv.DictReader(f)}
 
 
+@pytest.mark.slow
 def test_grade_2_3_class(tmp_path):
     """Made-up submissions, each a way students (or their code) go wrong; the batch always goes on."""
     sub = tmp_path / "submitted"
@@ -268,6 +269,7 @@ def test_grade_2_3_class(tmp_path):
     assert "✅" in (out / "feedback" / "right.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_grade_2_8_class_caches_the_training(tmp_path):
     sub = tmp_path / "submitted"
     sub.mkdir()

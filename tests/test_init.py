@@ -62,6 +62,7 @@ def test_parameter_table_lists_every_parameter():
     assert table.splitlines()[-1].split()[-1] == str(20 * 25 + 20 + 20 * 20 * 25 + 20 + 9800 + 10)
 
 
+@pytest.mark.slow
 def test_symmetric_constant_weights_cannot_learn_but_default_init_can():
     """Constant weights give every channel the same gradient, so they stay identical: 20
     channels that compute one feature. (The fc rows still differ, since each class's label

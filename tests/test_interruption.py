@@ -1,37 +1,32 @@
 """Real interruptions: kill -9 mid-run then --resume equals an uninterrupted run; kill -9 during
 checkpoint writes never leaves a corrupt checkpoint."""
 import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
+import pytest
 
 from course import MNIST, load_checkpoint, save_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
-TRAIN = ["-m", "course", "train", "--train_subset", "3000", "--eval_subset", "200", "--num_epochs", "3",
+from _helpers import ROOT, course_env, run_course, start_course
+
+pytestmark = pytest.mark.slow  # real processes train 3,000 images for up to 3 epochs, killed and resumed
+
+TRAIN = ["train", "--train_subset", "3000", "--eval_subset", "200", "--num_epochs", "3",
          "--no-visualdl", "--no-progress", "--seed", "3"]
 
 
-def env():
-    e = {**os.environ, "MPLBACKEND": "Agg"}
-    e.pop("COURSE_SMOKE", None)
-    return e
-
-
 def test_kill_9_then_resume_reaches_the_same_parameters(tmp_path):
-    straight = subprocess.run([sys.executable, *TRAIN, "--out_dir", str(tmp_path), "--run_name", "straight"],
-                              capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300)
+    straight = run_course(*TRAIN, "--out_dir", tmp_path, "--run_name", "straight")
     assert straight.returncode == 0, straight.stderr
 
     run = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, *TRAIN, "--out_dir", str(tmp_path), "--run_name", "killed"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=ROOT)
+    proc = start_course(*TRAIN, "--out_dir", tmp_path, "--run_name", "killed",
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while not (run / "checkpoint.pdckpt").exists():  # epoch 1 finished
         assert proc.poll() is None and time.monotonic() < deadline, "run ended before its first checkpoint"
@@ -42,8 +37,7 @@ def test_kill_9_then_resume_reaches_the_same_parameters(tmp_path):
     killed_at = load_checkpoint(run)["meta"]["epoch"]
     assert killed_at in (1, 2) and not (run / "mnist.pdparams").exists()
 
-    resumed = subprocess.run([sys.executable, "-m", "course", "train", "--resume", str(run), "--no-progress"],
-                             capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300)
+    resumed = run_course("train", "--resume", run, "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
     assert f"after epoch {killed_at}" in resumed.stdout
     a = load_checkpoint(tmp_path / "straight" / "mnist.pdparams")["model"]
@@ -69,7 +63,7 @@ def test_kill_9_during_checkpoint_writes_never_corrupts_it(tmp_path):
     versions = []
     for delay in (0.05, 0.13, 0.21, 0.37):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE,
-                                text=True, env=env(), cwd=ROOT)
+                                text=True, env=course_env(), cwd=ROOT)
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
@@ -82,9 +76,8 @@ def test_kill_9_during_checkpoint_writes_never_corrupts_it(tmp_path):
 
 def test_ctrl_c_in_the_cli_keeps_history_and_flushes_logs(tmp_path):
     run = tmp_path / "int"
-    proc = subprocess.Popen([sys.executable, *TRAIN[:-4], "--no-progress", "--out_dir", str(tmp_path),
-                             "--run_name", "int", "--log_every", "5"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=ROOT)
+    proc = start_course(*TRAIN[:-4], "--no-progress", "--out_dir", tmp_path, "--run_name", "int", "--log_every", "5",
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not (run / "checkpoint.pdckpt").exists():
         assert proc.poll() is None and time.monotonic() < deadline

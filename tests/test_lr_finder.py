@@ -1,10 +1,6 @@
 """The learning-rate range test: exponential schedule, stop on explosion, a sensible suggestion,
 model restored."""
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +8,7 @@ import pytest
 from course import MNIST, make_loader, set_seed
 from course.lr_finder import LRRangeTest, lr_range_test, plot_lr_finder, suggest_lr
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import run_course
 
 
 def test_schedule_is_exponential_from_start_to_end():
@@ -29,6 +25,7 @@ def test_suggestion_is_the_steepest_descent_before_the_minimum():
     assert lrs[20] <= suggestion <= lrs[39]
 
 
+@pytest.mark.slow
 def test_range_test_on_the_cnn(out_dir):
     set_seed(0)
     model = MNIST()
@@ -42,13 +39,10 @@ def test_range_test_on_the_cnn(out_dir):
     assert plot_lr_finder(result, path=out_dir / "lr_finder.png").exists()
 
 
+@pytest.mark.slow
 def test_cli_lr_find(tmp_path):
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    done = subprocess.run([sys.executable, "-m", "course", "lr-find", "--num_steps", "60", "--start_lr", "1e-4",
-                           "--out", str(tmp_path / "f.png")], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=300)
+    done = run_course("lr-find", "--num_steps", "60", "--start_lr", "1e-4", "--out", tmp_path / "f.png")
     assert done.returncode == 0, done.stderr
     assert "suggested learning rate for adam:" in done.stdout and (tmp_path / "f.png").exists()
-    bad = subprocess.run([sys.executable, "-m", "course", "lr-find", "--start_lr", "1", "--end_lr", "0.1"],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    bad = run_course("lr-find", "--start_lr", "1", "--end_lr", "0.1", timeout=120)
     assert bad.returncode == 2 and "start_lr must be smaller" in bad.stderr

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import venv
 from importlib import metadata
 from pathlib import Path

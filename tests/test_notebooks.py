@@ -2,7 +2,6 @@
 outputs; none redefines a name that ``course`` exports (notebooks import, they don't copy)."""
 import ast
 import json
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -10,7 +9,8 @@ from nbclient import NotebookClient
 
 import course
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT
+
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 IDS = [str(p.relative_to(ROOT / "notebooks")) for p in NOTEBOOKS]
 
@@ -99,6 +99,7 @@ def test_a_scalar_read_from_a_tensor_with_dimensions_fails_in_a_notebook(tmp_pat
 
 
 @pytest.mark.notebook
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_runs_headless_in_smoke_mode(path, monkeypatch, out_dir, strict_scalars_ipython_dir):
     nb = nbformat.read(path, as_version=4)

@@ -1,11 +1,10 @@
 """The set-up promises: Paddle is chosen by an extra (never forced), README's commands are real."""
 import configparser
 import re
-from pathlib import Path
 
 from course.device import describe, paddle_distributions
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT
 
 
 def test_paddle_is_not_a_hard_dependency_but_an_extra():
@@ -45,3 +44,23 @@ def test_only_what_students_already_have_is_required_and_make_installs_the_rest(
         assert optional in full
     makefile = (ROOT / "Makefile").read_text()
     assert all("full," in line for line in re.findall(r"^EXTRAS :=.*$", makefile, re.M))
+
+
+def test_tests_named_in_the_docs_exist():
+    """README and docs/ (faults.md above all) name the test that covers each promise: a renamed or
+    moved test must take its mention along. ``::name`` after ``test_x.py::...`` is in the same file."""
+    ref = re.compile(r"`(?:tests/)?(test_\w+\.py)(?:::(\w+))?`|`::(\w+)`")
+    checked, missing = 0, []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        current = None
+        for file, name, more in ref.findall(doc.read_text(encoding="utf-8")):
+            current = file or current
+            path = ROOT / "tests" / (current or "")
+            if current is None or not path.is_file():
+                missing.append(f"{doc.name}: {file or '::' + more}")
+                continue
+            if name or more:
+                checked += 1
+                if not re.search(rf"^\s*def {name or more}\b", path.read_text(encoding="utf-8"), re.M):
+                    missing.append(f"{doc.name}: {current}::{name or more}")
+    assert checked > 20 and not missing, missing

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT
+
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 NUMBER = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(%|％)|(?<![\w.])(\d+\.\d+)(?![\w.]|\.\d)")

@@ -2,12 +2,12 @@
 in the table; re-running one notebook keeps the other rows; the measured time is written into the notebook's
 first cell from that table."""
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT
+
 sys.path.insert(0, str(ROOT / "scripts"))
 import run_notebooks  # noqa: E402
 

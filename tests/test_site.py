@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHAPTER = "2.8.3_train_val_test"  # a figure (the history plot) and a table (the first cell's) on one page
 WAIT = 60
 
+pytestmark = pytest.mark.slow  # builds the site from an executed notebook, opens it in Chromium
 pytest.importorskip("mkdocs_jupyter", reason="the site extra is not installed: pip install -e \".[site]\"")
 
 

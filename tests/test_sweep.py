@@ -6,14 +6,14 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from course import Config, ConfigError
 from course.sweep import grid, read_table, run_name, run_sweep
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT, run_course, start_course
+
 TINY = Config(train_subset=256, eval_subset=200, num_epochs=1, visualdl=False, log_every=2)
 
 
@@ -31,6 +31,7 @@ def test_a_typo_fails_before_any_run(tmp_path):
     assert not any(tmp_path.glob("*/metrics.json"))
 
 
+@pytest.mark.slow
 def test_parallel_equals_sequential_and_resume_skips(tmp_path, capsys):
     overrides = grid(optimizer=["sgd", "adam"], lr=[0.01])
     parallel = run_sweep(TINY, overrides, tmp_path / "parallel", jobs=2)
@@ -62,6 +63,7 @@ def test_parallel_equals_sequential_and_resume_skips(tmp_path, capsys):
     assert again[1]["test_acc"] == parallel[1]["test_acc"]  # resumed from its checkpoint: same result
 
 
+@pytest.mark.slow
 def test_workers_do_not_print_paddles_ccache_warning(tmp_path, capfd):
     """A sweep in a notebook: the spawned workers' stderr is the notebook's, and Paddle's import warning
     about ccache (irrelevant to the course) must not show up there."""
@@ -70,6 +72,7 @@ def test_workers_do_not_print_paddles_ccache_warning(tmp_path, capfd):
     assert "No ccache found" not in capfd.readouterr().err
 
 
+@pytest.mark.slow
 def test_diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     overrides = [{"optimizer": "sgd", "lr": 1e20, "schedule": "constant"},
                  {"optimizer": "sgd", "lr": 0.01, "data_dir": str(tmp_path / "no-such-dir")},
@@ -84,17 +87,15 @@ def test_diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     assert "Traceback" in log  # the full story is in the run's log, not on the console
 
 
+@pytest.mark.slow
 def test_cli_sweep(tmp_path):
-    env = {**os.environ, "MPLBACKEND": "Agg", "COURSE_SMOKE": "1"}
-    done = subprocess.run([sys.executable, "-m", "course", "sweep", "--optimizer", "sgd,adam", "--lr", "0.01",
-                           "--train_subset", "256", "--eval_subset", "200", "--no-visualdl",
-                           "--sweep_dir", str(tmp_path), "--jobs", "2"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    done = run_course("sweep", "--optimizer", "sgd,adam", "--lr", "0.01", "--train_subset", "256",
+                      "--eval_subset", "200", "--no-visualdl", "--sweep_dir", tmp_path, "--jobs", "2",
+                      smoke=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "sweep: optimizer ['sgd', 'adam'] into" in done.stdout
     assert (tmp_path / "results.md").exists() and len(list(tmp_path.glob("*/metrics.json"))) == 2
-    bad = subprocess.run([sys.executable, "-m", "course", "sweep", "--optimizer", "sgd,adamm"],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    bad = run_course("sweep", "--optimizer", "sgd,adamm", smoke=True, timeout=120)
     assert bad.returncode == 2 and "adamm" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -110,17 +111,16 @@ def test_a_script_without_main_guard_gets_an_explanation(tmp_path):
     assert 'if __name__ == "__main__":' in done.stderr
 
 
+@pytest.mark.slow
 def test_killing_the_sweep_stops_its_workers(tmp_path):
     # `kill <sweep pid>` used to leave the workers training on (and starting the runs queued for them).
     import signal
     import time
 
     import psutil
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    sweep = subprocess.Popen([sys.executable, "-m", "course", "sweep", "--optimizer", "sgd", "--lr", "0.01,0.02,0.03",
-                              "--train_subset", "6400", "--eval_subset", "200", "--num_epochs", "20",
-                              "--no-visualdl", "--sweep_dir", str(tmp_path), "--jobs", "2"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    sweep = start_course("sweep", "--optimizer", "sgd", "--lr", "0.01,0.02,0.03", "--train_subset", "6400",
+                         "--eval_subset", "200", "--num_epochs", "20", "--no-visualdl", "--sweep_dir", tmp_path,
+                         "--jobs", "2", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parent = psutil.Process(sweep.pid)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(tmp_path.glob("*/config.json"))) < 2:

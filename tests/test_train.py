@@ -2,13 +2,12 @@
 import math
 
 import numpy as np
-import paddle
 import paddle.nn.functional as F
 import pytest
 
 from course import (EVENTS, Callback, History, MNIST, StopTraining, evaluate, fit, make_loader,
                     make_optimizer, set_seed)
-from course.train import TrainState
+from course import TrainState
 
 
 def small_run(seed=0, epochs=1, callbacks=(), subset=1024, log_every=4):

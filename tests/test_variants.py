@@ -23,7 +23,7 @@ def test_batch_norm_variant_normalizes_each_convolution_and_keeps_the_plain_name
 
 
 def test_raw_inputs_are_pixels_0_to_255():
-    raw = next(iter(make_loader("test", 100, normalized=False)))[0].numpy()
+    raw = next(iter(make_loader("test", 100, normalize=False)))[0].numpy()
     assert raw.min() == 0 and raw.max() == 255
     normalized = next(iter(make_loader("test", 100)))[0].numpy()
     assert normalized.min() == -1 and normalized.max() == 1  # the course's (x - 127.5) / 127.5

@@ -4,7 +4,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import paddle
@@ -13,7 +12,8 @@ import pytest
 from course import compat
 from course.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT
+
 PADDLE_2 = compat.paddle_version() < (3,)
 
 

@@ -13,7 +13,8 @@ from visualdl import LogReader
 from course import (Callback, History, LRSchedule, MNIST, VisualDLLogger, fit, make_loader, make_optimizer,
                     make_scheduler, set_seed)
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT
+
 CONFIG = {"optimizer": "adam", "lr": 0.005, "batch_size": 64, "visualdl": True, "data_dir": ""}
 
 

@@ -9,7 +9,7 @@ import argparse
 import csv
 import sys
 
-from course.homework.hw2_8 import HOMEWORK, train_homework_run
+from course.homework.hw2_8 import train_homework_run
 
 
 def main():

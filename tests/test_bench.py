@@ -1,0 +1,60 @@
+"""Every ``bench/*.py`` runs in its quick mode, so a benchmark that crashes fails the suite.
+
+Figures are not checked (quick mode measures nothing representative): only that each script
+finishes, writes its JSON record where ``--out`` says (a temporary folder, never ``bench/results/``
+or ``docs/``), and that ``bench/run_all.py`` builds its page from those records.
+A quick run trains on a small slice for up to a minute: marked slow.
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from _helpers import ROOT, course_env
+
+BENCH = ROOT / "bench"
+# bench/_common.py is the shared module; run_all.py runs the others (tested below on their records)
+SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_") and p.stem != "run_all")
+NO_RECORD = {"profile_step"}  # prints Paddle's profiler tables, writes no JSON record
+
+
+def bench(name, *args, timeout=600):
+    return subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT, env=course_env(), timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench-records")
+
+
+def test_every_script_is_checked():
+    assert {"data_path", "gpu", "memory", "profile_step", "throughput"} <= set(SCRIPTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_quick_mode_runs_and_writes_its_record(name, records):
+    out = records / f"{name}.json"
+    done = bench(name, "--quick", *([] if name in NO_RECORD else ["--out", out]))
+    assert done.returncode == 0, f"bench/{name}.py --quick failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    assert "Traceback" not in done.stderr
+    if name in NO_RECORD:
+        return
+    record = json.loads(out.read_text(encoding="utf-8"))
+    assert record["name"] == name and record["quick"] is True
+    assert record["headline"] and record["section"]
+
+
+@pytest.mark.slow
+def test_run_all_builds_the_page_from_the_records(records):
+    written = sorted(p.stem for p in records.glob("*.json"))
+    if not written:
+        pytest.skip("no records: run with the quick-mode tests above")
+    page = records / "benchmarks.md"
+    done = bench("run_all", "--quick", "--page-only", "--results-dir", records, "--page", page, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = page.read_text(encoding="utf-8")
+    assert "QUICK" in text.upper() and all(json.loads((records / f"{n}.json").read_text())["title"] in text
+                                           for n in written)
