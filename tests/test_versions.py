@@ -118,7 +118,7 @@ def test_readme_supported_versions_say_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     legs = re.findall(r'^run_leg "[^"]+" (make [^\n]*?)(?: PYTEST_ARGS="-ra( -m \'not notebook\')?")?$', ci, re.M)
     assert [command for command, _ in legs] == [
-        "make test", "make test PADDLE_VERSION=2.6.2", "make rebuild-check",
+        "make test", "make test PADDLE_VERSION=2.6.2 PYTHON_VERSION=3.10", "make rebuild-check",
         "make test PYTHON_VERSION=3.13", "make test PYTHON_VERSION=3.9"], legs
     for command, without_notebooks in legs:  # the table says which legs run the notebooks and which do not
         shown = f"`{command} PYTEST_ARGS=\"-m 'not notebook'\"`" if without_notebooks else f"`{command}`"

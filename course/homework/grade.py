@@ -336,7 +336,7 @@ def grade(homework: str, submissions, out_dir, *, time_limit=DEFAULTS["time_limi
     rows, seen_variants = [], _class_variants(paths, secret, homework)
     limits = {"time_limit": time_limit, "memory_mb": memory_mb, "output_kb": output_kb}
     new_file = not (out_dir / "grades.csv").exists()
-    with open(out_dir / "grades.csv", "a", newline="", encoding="utf-8") as f:
+    with _interruptible() as interrupted, open(out_dir / "grades.csv", "a", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         if new_file:
             writer.writeheader()
@@ -350,10 +350,11 @@ def grade(homework: str, submissions, out_dir, *, time_limit=DEFAULTS["time_limi
                 rows.append(old)
                 continue
             try:
-                with _interruptible() as interrupted:
-                    row, feedback = _grade_one(path, homework, grader, points, key_lines, smoke, sandbox, secret,
-                                               seen_variants, limits)
                 if interrupted:
+                    raise KeyboardInterrupt
+                row, feedback = _grade_one(path, homework, grader, points, key_lines, smoke, sandbox, secret,
+                                           seen_variants, limits)
+                if interrupted:   # its kernel was killed half-way: no row, the next run grades it again
                     raise KeyboardInterrupt
             except KeyboardInterrupt:
                 print(f"\ninterrupted at {path}: {index - 1} of {len(paths)} graded into {out_dir / 'grades.csv'}; "
@@ -390,8 +391,8 @@ def _class_variants(paths, secret, homework) -> dict:
 
 
 class _interruptible:
-    """A teacher's Ctrl+C (SIGINT) while a submission runs: kill its kernel at once, finish nothing of it (its
-    row is not written, so the next run grades it again) and stop the batch. A second Ctrl+C is Python's own."""
+    """A teacher's Ctrl+C (SIGINT) during a batch: kill the running kernel at once, write nothing of that
+    submission (the next run grades it again) and stop before the next one. A second Ctrl+C is Python's own."""
 
     def __enter__(self):
         self.hit, self.previous = [], None
