@@ -67,6 +67,20 @@ class TrainSetEval(Callback):
                                         train_eval_n=result["n"])
 
 
+def step_variances(curves) -> list[float]:
+    """For each validation-loss curve, the variance of its relative epoch-to-epoch changes after its minimum
+    (curves with fewer than two such steps give none): what ``measured_noise`` and homework 2-8's
+    ``EPOCH_TOL`` pool into a standard deviation."""
+    variances = []
+    for losses in curves:
+        losses = list(losses)
+        low = losses.index(min(losses))
+        steps = [losses[i + 1] / losses[i] - 1 for i in range(low, len(losses) - 1)]
+        if len(steps) >= 2:
+            variances.append(statistics.variance(steps))
+    return variances
+
+
 @functools.lru_cache(maxsize=None)
 def measured_noise(path: str | None = None) -> dict:
     """``sigma_step`` and what it was measured on, from the seed runs in ``seeds.csv``.
@@ -85,12 +99,7 @@ def measured_noise(path: str | None = None) -> dict:
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             runs.setdefault((row["config"], row["val_subset"], row["seed"]), []).append(float(row["val_loss"]))
-    variances = []
-    for losses in runs.values():
-        low = losses.index(min(losses))
-        steps = [losses[i + 1] / losses[i] - 1 for i in range(low, len(losses) - 1)]
-        if len(steps) >= 2:
-            variances.append(statistics.variance(steps))
+    variances = step_variances(runs.values())
     if len(variances) < 2:
         raise CourseError(f"{path} has fewer than two runs with a validation loss measured past its minimum; "
                           "re-measure it with docs/sweeps/fitting-verdict/measure_noise.py.")

@@ -7,7 +7,7 @@ import paddle
 import pytest
 
 from course import MNIST, TrainSetEval, evaluate, fit, fitting_verdict, make_loader, make_optimizer, measured_noise
-from course.diagnose import NOISE_CSV, OVER, UNDER, WELL
+from course.diagnose import NOISE_CSV, OVER, UNDER, WELL, step_variances
 from course.errors import CourseError
 
 
@@ -19,17 +19,19 @@ def _rows(*accs, losses=None):
             for i, ((t, v), (tl, vl)) in enumerate(zip(accs, losses))]
 
 
+def test_step_variances_are_those_of_the_relative_steps_after_the_minimum():
+    # minimum at index 1 (1.0); steps after it: +10 %, then 1.21 -> 1.1: -9.0909 %; before it ignored
+    (variance,) = step_variances([[2.0, 1.0, 1.1, 1.0]])
+    assert variance == pytest.approx(statistics.variance([0.1, 1.0 / 1.1 - 1]))
+    assert step_variances([[3.0, 2.0, 1.0], [1.0, 2.0]]) == []   # only falling; one step after the minimum
+
+
 def test_the_noise_threshold_is_derived_from_the_committed_seed_runs():
     runs = {}
     with open(NOISE_CSV, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             runs.setdefault((row["config"], row["val_subset"], row["seed"]), []).append(float(row["val_loss"]))
-    variances = []
-    for losses in runs.values():
-        low = losses.index(min(losses))
-        steps = [losses[i + 1] / losses[i] - 1 for i in range(low, len(losses) - 1)]
-        if len(steps) >= 2:
-            variances.append(statistics.variance(steps))
+    variances = step_variances(runs.values())
     noise = measured_noise()
     assert noise["seeds"] == [0, 1, 2] and noise["runs"] == len(variances) >= 6
     assert noise["sigma_step"] == pytest.approx(math.sqrt(statistics.fmean(variances)))

@@ -115,13 +115,8 @@ def tolerances(val_subset: int = 0) -> dict:
     if len(runs) < 2:
         raise CourseError(f"{SEEDS_CSV} has fewer than two seeds measured with val_subset {val_subset}; "
                           f"measure them: python docs/sweeps/homework-2-8/measure_seeds.py --val_subset {val_subset}")
-    variances = []
-    for rows in runs.values():
-        losses = [float(r["val_loss"]) for r in rows]
-        low = losses.index(min(losses))
-        steps = [losses[i + 1] / losses[i] - 1 for i in range(low, len(losses) - 1)]
-        if len(steps) >= 2:
-            variances.append(statistics.variance(steps))
+    from ..diagnose import step_variances
+    variances = step_variances([float(r["val_loss"]) for r in rows] for rows in runs.values())
     sigma_step = math.sqrt(statistics.fmean(variances))
     final_acc = [float(rows[-1]["val_acc"]) for rows in runs.values()]
     return {"EPOCH_TOL": sigma_step, "FIX_MARGIN": 2 * null_noise(val_subset),
