@@ -96,6 +96,15 @@ def atomic_save(obj, path) -> Path:
     return atomic_write(path, lambda tmp: paddle.save(obj, str(tmp)))
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it (Linux /proc); 0o022, the common default, elsewhere."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        return 0o022
+
+
 def atomic_write(path, write) -> Path:
     """Call ``write(tmp)`` to write a temporary file beside ``path``, flush it to disk, move it over
     ``path`` with ``os.replace``; a crash leaves the old file or the new one, never half of one."""
@@ -106,6 +115,9 @@ def atomic_write(path, write) -> Path:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        # the permissions a plain open() would give (some writers create their file 0600: an export
+        # "safe to share" must be readable by others where the umask allows it)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

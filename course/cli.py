@@ -90,10 +90,9 @@ def _add_config_flags(parser: argparse.ArgumentParser, sweep: bool = False, only
             convert = {"int": int, "float": float, "str": str}[f.type]
             kwargs["type"] = _comma_list(convert) if sweep else convert
             kwargs["metavar"] = f.type.upper() + (",..." if sweep else "")
-            if "choices" in f.metadata:
-                if sweep:
-                    kwargs["help"] += f"; one or more of: {', '.join(f.metadata['choices'])}"
-                else:
+            if "choices" in f.metadata:   # listed in --help (the STR metavar would hide them)
+                kwargs["help"] += f"; {'one or more' if sweep else 'one'} of: {', '.join(f.metadata['choices'])}"
+                if not sweep:
                     kwargs["choices"] = f.metadata["choices"]
         parser.add_argument(*names, **kwargs)
 

@@ -217,7 +217,9 @@ def write_outputs(run_dir: RunDir, model, history: History, results: dict) -> No
     run_dir.write_metrics(results)
     history.save_csv(run_dir.metrics_csv)
     if history.losses:
-        plot(history.losses, path=run_dir.loss_plot)
+        # the course's plot() labels its x-axis 'freq' (it plots a list); here the points are known steps
+        plot(history.losses, path=run_dir.loss_plot, label=f"train loss (mean of {history.log_every} batches)",
+             xlabel=f"logged point (one every {history.log_every} batches)")
     if history.epochs:
         plot_history(history, path=run_dir.curves_plot)
 

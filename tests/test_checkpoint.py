@@ -130,3 +130,20 @@ def test_safetensors_missing_is_one_line_naming_the_install(tmp_path, monkeypatc
     with pytest.raises(CheckpointError, match=r"needs the safetensors package.*pip install safetensors"):
         save_safetensors(MNIST(), tmp_path / "w.safetensors")
     assert not list(tmp_path.iterdir())
+
+
+def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
+    import os
+    import stat
+
+    from course.checkpoint import atomic_write
+
+    def restrictive(tmp):   # what a library that creates its file 0600 does
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"x")
+        os.close(fd)
+
+    path = atomic_write(tmp_path / "model.safetensors", restrictive)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
