@@ -31,9 +31,9 @@ class ProgressBar(Callback):
     """A tqdm bar per epoch (a widget in Jupyter, text in a terminal) showing the latest logged loss.
 
     Without tqdm (a bare Paddle + NumPy + matplotlib environment, as AI Studio's kernel may be)
-    it prints one plain line per epoch instead (batches, last logged loss, seconds), the first one
-    saying ``pip install tqdm`` draws the bar; when the run also has ``PrintMetrics`` (the CLI),
-    that line already reports each epoch and the fallback prints nothing more.
+    it prints one plain line per epoch instead (the epoch's losses and accuracies, batches,
+    seconds), the first one saying ``pip install tqdm`` draws the bar; when the run also has
+    ``PrintMetrics`` (the CLI), that line already reports each epoch and the fallback prints nothing.
 
     Parameters
     ----------

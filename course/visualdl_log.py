@@ -30,6 +30,7 @@ import math
 import numpy as np
 import paddle
 
+from .compat import zlib_order_problem
 from .events import ORDER, Callback
 from .tensors import global_grad_norm, inference, unwrap
 
@@ -117,9 +118,14 @@ class VisualDLLogger(Callback):
         self.grad_every_ = state.history.log_every if self.grad_every is None else self.grad_every
         self._grad_norm = None
         self.samples_ = None
-        if self.num_images and state.val_loader is not None:
+        self.num_images_ = self.num_images
+        if self.num_images and zlib_order_problem():  # the image is a PNG: Pillow's zlib would crash here
+            print("VisualDL: no sample-prediction images in this run (Paddle 2.6 was imported before zlib: "
+                  "import course first); scalars and histograms are logged.", flush=True)
+            self.num_images_ = 0
+        if self.num_images_ and state.val_loader is not None:
             X, y = next(iter(state.val_loader))
-            self.samples_ = (X[:self.num_images], y[:self.num_images])
+            self.samples_ = (X[:self.num_images_], y[:self.num_images_])
         if self.config is not None:
             tags = [f"epoch/{name}" for name in EPOCH_METRICS[:-1]
                     if state.val_loader is not None or not name.startswith("val")]
@@ -128,8 +134,8 @@ class VisualDLLogger(Callback):
     def before_batch(self, state):
         if self.writer is None:
             return
-        if self.samples_ is None and self.num_images:
-            self.samples_ = (state.X[:self.num_images], state.y[:self.num_images])
+        if self.samples_ is None and self.num_images_:
+            self.samples_ = (state.X[:self.num_images_], state.y[:self.num_images_])
 
     def after_backward(self, state):
         if self.writer is None:

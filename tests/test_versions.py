@@ -76,6 +76,20 @@ def test_the_courses_first_cell_as_a_script_trains_and_plots_in_either_import_or
     assert warned == (PADDLE_2 and first_cell is COURSE_FIRST_CELL)  # said once, where it happens
 
 
+def test_the_main_job_after_import_paddle_writes_its_whole_run_directory(tmp_path):
+    """Paddle first, then ``train_run`` with VisualDL: on Paddle 2.6 the PNGs come from a child process and
+    the VisualDL sample images (PNG through Pillow's zlib, a segfault here) are left out in one line."""
+    done = _python("import paddle\nfrom course import Config, train_run\n"
+                   "train_run(Config(train_subset=256, eval_subset=256, num_epochs=1, progress=False, log_every=1, "
+                   f"out_dir={str(tmp_path)!r}, run_name='run'))")
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "run"
+    for name in ("loss.png", "curves.png"):
+        assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert list((run / "vdl").glob("vdlrecords.*"))
+    assert ("VisualDL: no sample-prediction images in this run" in done.stdout) == PADDLE_2
+
+
 def test_zlib_first_then_paddle_then_course_works():
     done = _python("import zlib, paddle, course\nfrom course import load_mnist\nprint(load_mnist('test')[0].shape)")
     assert done.returncode == 0 and "(10000, 28, 28)" in done.stdout, done.stderr[-2000:]
