@@ -62,9 +62,10 @@ def executed_copy(source: Path, folders) -> Path:
 
 
 def docs_pages():
-    """docs/*.md in the order README links to them (any other by name), then each docs/sweeps/<name>/README.md
-    with its results.md."""
-    linked = [(ROOT / target).resolve() for target in links_in((ROOT / "README.md").read_text(encoding="utf-8"))]
+    """docs/*.md in the order README's "More" table links to them (any other by name), then each
+    docs/sweeps/<name>/README.md with its results.md."""
+    more = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## More", 1)[-1]  # all of README if no such section
+    linked = [(ROOT / target).resolve() for target in links_in(more)]
     pages = sorted((ROOT / "docs").glob("*.md"),
                    key=lambda p: (linked.index(p.resolve()) if p.resolve() in linked else len(linked), p.name))
     for sweep in sorted((ROOT / "docs" / "sweeps").glob("*/")):
