@@ -36,7 +36,7 @@ PADDLE_PIN :=
 else
 PADDLE_PIN := $(if $(filter gpu,$(PADDLE)),paddlepaddle-gpu,paddlepaddle)==$(PADDLE_VERSION)
 endif
-# Paddle 2.6 is tested with NumPy 1.26 (README "Supported versions"); NUMPY= overrides it.
+# Paddle 2.6 is tested with NumPy 1.26 (docs/versions.md); NUMPY= overrides it.
 NUMPY ?= $(if $(filter 2.%,$(PADDLE_VERSION)),numpy<2,)
 PY := $(VENV)/bin/python
 

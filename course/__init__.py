@@ -30,8 +30,8 @@ __version__ = "0.1.0"
 # The package's layers, top row first. A module imports only from its own row (where no cycle forms)
 # and from the rows below, imports inside functions included; a subpackage's modules are named with a
 # dot ("homework.answers"; "homework" is its __init__.py). A new or moved module gets its place here:
-# tests/test_import_layers.py checks every module of course/ against this table, and README's
-# "Module map" shows it.
+# tests/test_import_layers.py checks every module of course/ against this table, and
+# docs/modules.md shows it.
 LAYERS = (
     ("entry points and homework", ("__init__", "__main__", "cli", "sweep", "dashboard", "worker", "export",
                                    "cache", "homework", "homework.grade", "homework.runner", "homework.sandbox",

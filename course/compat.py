@@ -1,6 +1,6 @@
 """What the installed Paddle can do: the supported range, features by version, one start-up check.
 
-Supported (and tested in CI, see README "Supported versions"): Paddle 2.6.x and 3.x.
+Supported (and tested in CI, see docs/versions.md): Paddle 2.6.x and 3.x.
 A feature that one line lacks is a one-line ``ConfigError`` naming the version that has it
 (``require``), never an ``AttributeError`` from deep inside a run.
 

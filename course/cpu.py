@@ -158,7 +158,7 @@ def remember_mkl_status(status: str) -> None:
     _mkl_status = status
 
 
-# Why one process stays the default on a multi-core CPU (README, "Training speed on the CPU"):
+# Why one process stays the default on a multi-core CPU (docs/cpu-speed.md):
 # measured on the idle 2-core development machine with the levers (2026-12-02), the main job
 # (`python -m course train --no-progress`, 3 epochs) took 124.6 s in one process and 111.7 s with
 # `--nproc 2` (1.11x), then 116.6 s and 118.1 s (0.99x): no clear gain end to end (the launcher's
@@ -166,7 +166,7 @@ def remember_mkl_status(status: str) -> None:
 # (test accuracy 99.15 % against 99.08 %), so the course's printed numbers would no longer be the
 # lesson's. Opt-in, and the run header says why.
 NPROC_NOTE = ("1 process (--nproc 2: at most 1.11x end to end on 2 cores, and a global batch of 2x64 changes the run; "
-              "opt-in, README 'Training speed on the CPU')")
+              "opt-in, docs/cpu-speed.md)")
 
 
 def processes_note() -> str:

@@ -122,7 +122,7 @@ class MNIST(paddle.nn.Layer):
     # and the add and the ReLU run on the pooled tensor, 4x smaller.
     # `bias_rows`: Paddle's CPU kernel for the broadcast add of a [20] bias reshaped to [1, 20, 1, 1]
     # onto [N, 20, H, W], with its gradient, is several times slower here than the same add written
-    # as [N, 20, H*W] + [20, 1] (README, "Training speed on the CPU"). Same sums, same
+    # as [N, 20, H*W] + [20, 1] (docs/cpu-speed.md). Same sums, same
     # rounding: the forward is bit for bit; the bias gradient sums the same terms in another order.
     #
     # Same parameters (the layers' own weight and bias), same state_dict. Not taken when someone

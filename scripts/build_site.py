@@ -62,8 +62,12 @@ def executed_copy(source: Path, folders) -> Path:
 
 
 def docs_pages():
-    """docs/*.md, then each docs/sweeps/<name>/README.md with its results.md."""
-    pages = sorted((ROOT / "docs").glob("*.md"))
+    """docs/*.md in the order README's "More" table links to them (any other by name), then each
+    docs/sweeps/<name>/README.md with its results.md."""
+    more = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## More", 1)[-1]  # all of README if no such section
+    linked = [(ROOT / target).resolve() for target in links_in(more)]
+    pages = sorted((ROOT / "docs").glob("*.md"),
+                   key=lambda p: (linked.index(p.resolve()) if p.resolve() in linked else len(linked), p.name))
     for sweep in sorted((ROOT / "docs" / "sweeps").glob("*/")):
         pages += [p for p in (sweep / "README.md", sweep / "results.md") if p.exists()]
     return pages

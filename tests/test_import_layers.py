@@ -4,7 +4,7 @@ Every module counts, those of subpackages (``course/homework/``) too, and every 
 also one placed inside a function (a lazy import is still a dependency; one placed there to dodge a
 cycle would hide a wrong layer). Third-party imports (paddle, visualdl, matplotlib ...) are not edges
 of this graph. The layer table is ``course.LAYERS`` (course/__init__.py), the one place it lives;
-README's module map and layer diagram are checked against the package and that table here.
+docs/modules.md's module map and layer diagram are checked against the package and that table here.
 """
 from __future__ import annotations
 
@@ -173,12 +173,12 @@ def test_a_planted_cycle_through_a_subpackage_is_caught(tmp_path):
     assert find_cycles(graph) == [["a", "sub", "sub.x", "sub.y"]]
 
 
-# ---------------------------------------------------------------- README shows the same package
-README = ROOT / "README.md"
+# ---------------------------------------------------------------- docs/modules.md shows the same package
+MODULES_PAGE = ROOT / "docs" / "modules.md"   # README links to it
 
 
 def layer_diagram() -> str:
-    """The README's diagram of ``course.LAYERS``: each row's modules, then what the row is."""
+    """docs/modules.md's diagram of ``course.LAYERS``: each row's modules, then what the row is."""
     width = max(len(", ".join(names)) for _, names in LAYERS if len(", ".join(names)) <= 80)
     lines = []
     for what, names in LAYERS:
@@ -197,20 +197,18 @@ def layer_diagram() -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_readme_layer_diagram_is_the_table():
-    text = README.read_text(encoding="utf-8")
+def test_modules_page_layer_diagram_is_the_table():
+    text = MODULES_PAGE.read_text(encoding="utf-8")
     match = re.search(r"(?s)<!-- layers: course.LAYERS -->\n```\n(.*?)```", text)
-    assert match, "README.md lost its layer diagram (the block after <!-- layers: course.LAYERS -->)"
+    assert match, "docs/modules.md lost its layer diagram (the block after <!-- layers: course.LAYERS -->)"
     assert match.group(1) == layer_diagram(), (
-        "README.md's layer diagram differs from course.LAYERS; put this there:\n" + layer_diagram())
+        "docs/modules.md's layer diagram differs from course.LAYERS; put this there:\n" + layer_diagram())
 
 
-def test_readme_module_map_lists_every_module():
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Module map"):]
-    section = section[:section.index("\n## ", 1)]
+def test_modules_page_module_map_lists_every_module():
+    section = MODULES_PAGE.read_text(encoding="utf-8")
     listed = set(re.findall(r"^\| `course/([\w/]+?)(?:\.py)?/?` \|", section, flags=re.M))
     on_disk = {p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")}
     on_disk |= {p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
-    assert not on_disk - listed, f"README.md's module map lacks course/{sorted(on_disk - listed)}"
-    assert not listed - on_disk, f"README.md's module map lists what course/ no longer has: {sorted(listed - on_disk)}"
+    assert not on_disk - listed, f"docs/modules.md's module map lacks course/{sorted(on_disk - listed)}"
+    assert not listed - on_disk, f"docs/modules.md's module map lists what course/ no longer has: {sorted(listed - on_disk)}"

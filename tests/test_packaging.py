@@ -25,6 +25,31 @@ def test_readme_gives_two_make_commands_that_exist_and_ci_runs_the_test_one():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+# [text](target) links; a target with a scheme (https:, mailto:) or a pure #anchor is not a file
+MD_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def relative_links(page):
+    for target in MD_LINK.findall(page.read_text(encoding="utf-8")):
+        if not re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I) and not target.startswith("#"):
+            yield target.split("#")[0]
+
+
+def test_readme_is_a_front_page_whose_links_reach_every_docs_page():
+    """README stays short (what it is, the two commands, the lessons, AI Studio, teachers, links); the rest
+    lives in docs/ pages, each reachable from README by a link that resolves."""
+    readme = ROOT / "README.md"
+    lines = readme.read_text(encoding="utf-8").count("\n")
+    assert lines <= 160, f"README.md has {lines} lines (at most 160): move the detail to a docs/ page and link it"
+    pages = [readme, *sorted((ROOT / "docs").glob("*.md"))]
+    broken = [f"{page.relative_to(ROOT)} -> {target}" for page in pages for target in relative_links(page)
+              if not (page.parent / target).exists()]
+    assert not broken, broken
+    linked = {(ROOT / target).resolve() for target in relative_links(readme)}
+    unlinked = [p.name for p in sorted((ROOT / "docs").glob("*.md")) if p.resolve() not in linked]
+    assert not unlinked, f"README.md links to no docs/{unlinked}: every docs page must be reachable from README"
+
+
 def test_exactly_one_paddle_wheel_here_and_describe_reports_it():
     assert len(paddle_distributions()) == 1
     line = describe("cpu")

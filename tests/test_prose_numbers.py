@@ -1,6 +1,6 @@
 """Every measured-looking number in a notebook's prose is backed by the notebook's code or by a docs page.
 
-The rule (README, "The course as students run it"): in the Markdown cells of a chapter notebook, every
+The rule (docs/course-and-site.md): in the Markdown cells of a chapter notebook, every
 percentage (``95.14 %``, ``12%``) and every decimal (``0.985``, ``2.30``) must be
 
 1. written in the notebook's own code cells: a setting the code uses (``lr=0.01``) or a value the code

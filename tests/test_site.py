@@ -87,6 +87,14 @@ def test_index_lists_the_course_in_order(site):
     assert positions == sorted(positions), "the navigation is not in the course's order"
 
 
+def test_every_docs_page_is_a_page_of_the_site_in_its_navigation(site):
+    """README links to docs/ pages for everything beyond the front page; each is a page of the site too."""
+    page = (site / "index.html").read_text(encoding="utf-8")
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        assert (site / "docs" / f"{doc.stem}.html").exists(), doc.name
+        assert f'docs/{doc.stem}.html"' in page, f"docs/{doc.name} is not in the site's navigation"
+
+
 def test_no_broken_internal_links_and_nothing_remote(site):
     broken, remote = [], []
     for page in site.rglob("*.html"):

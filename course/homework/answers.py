@@ -142,7 +142,7 @@ def reason_check(reason, needles: dict[str, tuple[str, ...]], what: str) -> Chec
 DIGIT = "<digit>"
 
 
-# The forms the grader reads, with what it reads them as: README's table ("python -m course homework forms")
+# The forms the grader reads, with what it reads them as: docs/teachers.md's table ("python -m course homework forms")
 # and tests/test_grade.py are both generated from this list, so the table is what the code does.
 FORMS = [
     ("verdict", "过拟合了", "over-fitting"), ("verdict", "Over-Fitting!", "over-fitting"),

@@ -178,7 +178,7 @@ class _Grader:
 
 
 def forms_markdown() -> str:
-    """The table of answer forms the grader reads (README, "For teachers"), made by the grader's own parsers."""
+    """The table of answer forms the grader reads (docs/teachers.md), made by the grader's own parsers."""
     from . import answers, hw2_3
     lines = ["| answer | a student writes | read as |", "|---|---|---|"]
     for kind, text, _ in [*answers.FORMS, *hw2_3.FORMS]:

@@ -39,7 +39,7 @@ SANDBOX_HOME = "/home/student"
 SANDBOX_UID = 65534
 MODES = ("auto", "bwrap", "none")
 
-# What each mode protects against, one line each: README's table and the run's first line use these.
+# What each mode protects against, one line each: docs/teachers.md's table and the run's first line use these.
 PROTECTS = {
     "bwrap": ("no network; sees only the Python installation, the course package and its own folder (read-only "
               "except its folder); cannot see the output folder, the cache or other submissions; cannot signal the "
@@ -148,7 +148,7 @@ def choose(requested: str = "auto") -> Sandbox:
         return Sandbox("bwrap", detail)
     if requested == "bwrap":
         raise CourseError(f"--sandbox bwrap: {detail}. Install bubblewrap, or grade with --sandbox none "
-                          "(best effort, see README 'For teachers').")
+                          "(best effort, see docs/teachers.md).")
     return Sandbox("none", detail)
 
 
