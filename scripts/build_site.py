@@ -187,7 +187,8 @@ def write_config(out_stage: Path, site_dir: Path, chapters, homework):
                   "features": ["navigation.sections", "navigation.indexes"]},
         # jieba (the site extra) segments Chinese for the search index, with the course's terms added so that
         # 过拟合 stays one word; the separator includes the zero-width space jieba's segments are joined with
-        "plugins": [{"search": {"lang": ["zh", "en"], "separator": r"[\s\u200b\-]",
+        # and the full-width punctuation that follows a Latin word ("VisualDL：")
+        "plugins": [{"search": {"lang": ["zh", "en"], "separator": r"[\s\u200b\-，。、：；？！（）“”]",
                                 "jieba_dict_user": str(SITE_FILES / "jieba_terms.txt")}},
                     {"mkdocs-jupyter": {"include_source": False, "execute": False,
                                         "ignore_h1_titles": False, "include_requirejs": False}}],

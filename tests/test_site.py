@@ -224,7 +224,7 @@ def test_typing_a_chinese_word_in_the_search_box_finds_its_chapter(site):
     try:
         for number, word in {"2.8.4": "过拟合", "2.8.3": "验证集", "2.6.1": "学习率"}.items():
             driver.get(f"http://127.0.0.1:{server.server_address[1]}/index.html")
-            driver.find_element(By.CSS_SELECTOR, "label.md-search__icon, label[for='__search']").click()
+            driver.execute_script("arguments[0].click()", driver.find_element(By.ID, "__search"))  # open the search
             box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")
             box.send_keys(word)
 
