@@ -97,7 +97,12 @@ def copy_linked_files(text: str, source: Path, staged: Path, stage: Path, pages:
         dest = (staged.parent / target).resolve()
         if stage.resolve() not in dest.parents:
             continue
-        if real.is_dir():  # a link to a folder is a link to its README page
+        if real.is_dir():  # a link to a folder is a link to its README page; else its files come along
+            if not (real / "README.md").exists():
+                dest.mkdir(parents=True, exist_ok=True)
+                for item in real.iterdir():
+                    if item.is_file():
+                        shutil.copy2(item, dest / item.name)
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(real, dest)
