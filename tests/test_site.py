@@ -228,7 +228,7 @@ def test_typing_a_chinese_word_in_the_search_box_finds_its_chapter(site):
             box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")
             box.send_keys(word)
 
-            def hits(drv):
+            def hits(drv, number=number):
                 links = [a.get_attribute("href") or "" for a in
                          drv.find_elements(By.CSS_SELECTOR, ".md-search-result__item a")]
                 return links if any(f"notebooks/{number}" in link for link in links) else None
