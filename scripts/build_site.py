@@ -28,11 +28,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
+SITE_FILES = ROOT / "scripts" / "site"  # the MkDocs hooks, the CJK font stack, the search's extra Chinese words
 DEFAULT_EXECUTED = [ROOT / "build" / "notebooks" / "full", ROOT / "build" / "notebooks" / "smoke"]
 # Markdown links [text](target) and <img src="target">; targets with a scheme or a pure #anchor are external
 LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|src=\"([^\"]+)\"")
 NOT_EXECUTED = ("> **本页的笔记本还没有执行过**，所以没有输出。运行 `make notebooks`（或 `make notebooks ARGS=--smoke`）"
                 "后再 `make site`，就能看到图和表。\n\n")
+
+
+class SlugifyUnicode:
+    """Written into mkdocs.yml as ``!!python/name:markdown.extensions.toc.slugify_unicode``."""
 
 
 def title_of(path: Path) -> str:
@@ -96,7 +101,12 @@ def copy_linked_files(text: str, source: Path, staged: Path, stage: Path, pages:
         dest = (staged.parent / target).resolve()
         if stage.resolve() not in dest.parents:
             continue
-        if real.is_dir():  # a link to a folder is a link to its README page
+        if real.is_dir():  # a link to a folder is a link to its README page; else its files come along
+            if not (real / "README.md").exists():
+                dest.mkdir(parents=True, exist_ok=True)
+                for item in real.iterdir():
+                    if item.is_file():
+                        shutil.copy2(item, dest / item.name)
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(real, dest)
@@ -184,17 +194,28 @@ def write_config(out_stage: Path, site_dir: Path, chapters, homework):
         "use_directory_urls": False,
         "theme": {"name": "material", "language": "zh", "font": False,
                   "features": ["navigation.sections", "navigation.indexes"]},
-        "plugins": [{"search": {"lang": ["zh", "en"]}},
+        # jieba (the site extra) segments Chinese for the search index, with the course's terms added so that
+        # 过拟合 stays one word; the separator includes the zero-width space jieba's segments are joined with
+        # and the full-width punctuation that follows a Latin word ("VisualDL：")
+        "plugins": [{"search": {"lang": ["zh", "en"], "separator": r"[\s\u200b\-，。、：；？！（）“”]",
+                                "jieba_dict_user": str(SITE_FILES / "jieba_terms.txt")}},
                     {"mkdocs-jupyter": {"include_source": False, "execute": False,
                                         "ignore_h1_titles": False, "include_requirejs": False}}],
-        "markdown_extensions": ["tables", "fenced_code", "toc", "admonition"],
+        # heading ids keep Chinese and code words (notebook pages: scripts/site/hooks.py, same rule)
+        "markdown_extensions": ["tables", "fenced_code", {"toc": {"slugify": SlugifyUnicode()}}, "admonition"],
+        "hooks": [str(SITE_FILES / "hooks.py")],
+        "extra_css": ["stylesheets/cjk.css"],
         "validation": {"links": {"not_found": "warn", "absolute_links": "ignore", "unrecognized_links": "ignore"}},
         "nav": [{"首页（README）": "index.md"},
                 {"课程笔记本": [nav_entry(p) for p in chapters]},
                 {"作业": [nav_entry(p) for p in homework]},
                 {"实测记录（docs）": docs}],
     }
+    (out_stage / "stylesheets").mkdir(exist_ok=True)
+    shutil.copy2(SITE_FILES / "cjk.css", out_stage / "stylesheets" / "cjk.css")
     path = out_stage.parent / "mkdocs.yml"
+    yaml.add_representer(SlugifyUnicode, lambda dumper, _: dumper.represent_scalar(
+        "tag:yaml.org,2002:python/name:markdown.extensions.toc.slugify_unicode", ""), Dumper=yaml.SafeDumper)
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 

@@ -1,6 +1,9 @@
 """``make site`` end to end: the static site is built from smoke-mode executed notebooks and a chapter page
 is opened from disk in headless Chromium. Its title, a figure and a table must render, every internal
 link of every page must resolve to a file of the site, and nothing may be loaded from the network.
+Every in-page ``#`` link (the tables of contents) must lead to an id on its page, and heading ids keep Chinese
+and code words. Chinese search: the index holds each chapter's title segmented by jieba, and, with the site
+served over HTTP, typing a word of a chapter's title (过拟合 for 2.8.4) in the search box lists that chapter.
 A screenshot goes to test-output/<test name>/.
 
 The executed notebook is the copy ``tests/test_notebooks.py`` leaves in test-output/ when it ran before
@@ -144,4 +147,109 @@ def test_chapter_page_renders_title_figure_and_table(site, out_dir):
         driver.save_screenshot(str(out_dir / f"{CHAPTER}.png"))
     finally:
         driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+class Anchors(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.hrefs = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and (attrs.get("href") or "").startswith("#"):
+            self.hrefs.append(attrs["href"][1:])
+
+
+def test_every_in_page_link_resolves_and_heading_ids_keep_chinese_and_code(site):
+    dead = []
+    for page in site.rglob("*.html"):
+        parser = Anchors()
+        parser.feed(page.read_text(encoding="utf-8"))
+        dead += [f"{page.relative_to(site)}: #{h}" for h in parser.hrefs
+                 if h and urllib.parse.unquote(h) not in parser.ids]
+    assert not dead, f"{len(dead)} in-page links lead nowhere, e.g. {dead[:10]}"
+    chapter = Anchors()
+    chapter.feed((site / "notebooks" / "00_quickstart.html").read_text(encoding="utf-8"))
+    assert "2-网络mnist" in chapter.ids, "a notebook heading with inline code lost its Chinese or its code word"
+    assert "2-网络mnist" in chapter.hrefs, "the notebook's table of contents does not link to the heading"
+
+
+def search_index(site):
+    import json
+
+    return json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))
+
+
+# a word of each chapter's title that a reader would type, and that jieba must keep whole
+TITLE_WORDS = {"00": "流水线", "2.6.1": "学习率", "2.6.2": "优化器", "2.6.3": "初始化", "2.6.4": "批大小", "2.8.1": "准确率",
+               "2.8.2": "形状", "2.8.3": "验证集", "2.8.4": "过拟合", "2.8.5": "VisualDL", "2.8.6": "归一化"}
+
+
+def test_search_index_holds_each_chapters_title_words_segmented(site):
+    index = search_index(site)
+    separator = __import__("re").compile(index["config"]["separator"])
+    titles = {d["location"].split("/")[-1].split("_")[0]: d["title"] for d in index["docs"]
+              if d["location"].startswith("notebooks/") and "#" not in d["location"]}
+    for number, word in TITLE_WORDS.items():
+        assert number in titles, f"chapter {number} is missing from the search index"
+        assert word in separator.split(titles[number]), \
+            f"{word!r} is not a search word of {number}'s title {titles[number]!r} (jieba missing or split it)"
+
+
+def test_font_stack_names_the_chinese_system_fonts(site):
+    css = (site / "stylesheets" / "cjk.css").read_text(encoding="utf-8")
+    for font in ("Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei"):
+        assert f'"{font}"' in css
+    assert "stylesheets/cjk.css" in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_typing_a_chinese_word_in_the_search_box_finds_its_chapter(site):
+    """Served over HTTP (browsers do not let a page opened from disk fetch the search index)."""
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.skip("chromium / chromedriver not installed (Debian: apt-get install chromium chromium-driver)")
+    import functools
+    import http.server
+    import threading
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="course-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(WAIT)
+    try:
+        for number, word in TITLE_WORDS.items():  # each chapter by a word of its title
+            driver.get(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+            driver.execute_script("arguments[0].click()", driver.find_element(By.ID, "__search"))  # open the search
+            box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")
+            box.send_keys(word)
+
+            def hits(drv, number=number):
+                links = [a.get_attribute("href") or "" for a in
+                         drv.find_elements(By.CSS_SELECTOR, ".md-search-result__item a")]
+                return links if any(f"notebooks/{number}" in link for link in links) else None
+
+            try:
+                WebDriverWait(driver, WAIT).until(hits)
+            except Exception:
+                meta = driver.find_element(By.CSS_SELECTOR, ".md-search-result__meta").text
+                pytest.fail(f"typing {word!r} did not list chapter {number} (the result line says {meta!r})")
+    finally:
+        driver.quit()
+        server.shutdown()
         shutil.rmtree(profile, ignore_errors=True)
