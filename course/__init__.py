@@ -42,6 +42,7 @@ _EXPORTS = {
     "History": "callbacks", "ProgressBar": "callbacks", "PrintMetrics": "callbacks",
     "LRSchedule": "callbacks", "Checkpoint": "callbacks", "NaNGuard": "callbacks",
     "EarlyStopping": "callbacks", "BestCheckpoint": "callbacks", "GradientClip": "callbacks",
+    "LivePlot": "live",
     "VisualDLLogger": "visualdl_log", "start_dashboard": "dashboard", "DashboardError": "dashboard",
     # optimizers, checkpoints, device
     "make_optimizer": "optim", "make_scheduler": "optim",

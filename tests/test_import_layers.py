@@ -22,7 +22,7 @@ LAYERS = [
     ["events"],                 # the callback protocol
     ["history"],                # the one record fit keeps (a callback)
     ["train"],                  # fit / train_one_epoch / evaluate
-    ["callbacks", "visualdl_log", "amp", "distributed", "lr_finder"],
+    ["callbacks", "visualdl_log", "amp", "distributed", "lr_finder", "live"],
     ["run"],                    # one complete job from a Config
     ["cli", "sweep", "dashboard", "worker", "__main__", "__init__", "grade", "export", "cache"],
 ]
