@@ -73,7 +73,10 @@ class LivePlot(Callback):
         ``None``: draw only inside a Jupyter kernel. ``False``: never. ``True``: draw whenever
         IPython can display (for tests).
     min_interval : float
-        Seconds between two frames inside an epoch (epoch ends and run ends always draw).
+        Least number of seconds between two frames.
+    max_share : float
+        Largest share of the wall time spent drawing: after a frame that took ``c`` seconds the next
+        waits ``c * (1 - max_share) / max_share`` seconds (1.0: no wait, for tests).
     log_loss : bool
         Logarithmic loss axis (runs whose losses differ by orders of magnitude stay readable).
     """
@@ -81,13 +84,15 @@ class LivePlot(Callback):
     order = ORDER["LivePlot"]
 
     def __init__(self, every: int | None = None, title: str = "", *, enabled: bool | None = None,
-                 min_interval: float = 1.0, log_loss: bool = True, figsize=(11, 4)):
+                 min_interval: float = 1.0, max_share: float = 0.1, log_loss: bool = True, figsize=(11, 4)):
         if every is not None and (not isinstance(every, int) or every < 1):
             raise ValueError(f"every must be a positive number of steps (or None for about 25 per epoch), "
                              f"got {every!r}.")
         if min_interval < 0:
             raise ValueError(f"min_interval must be 0 or more seconds, got {min_interval}.")
-        self.every, self.title, self.min_interval = every, title, min_interval
+        if not 0 < max_share <= 1:
+            raise ValueError(f"max_share must be in (0, 1], got {max_share}.")
+        self.every, self.title, self.min_interval, self.max_share = every, title, min_interval, max_share
         self.log_loss, self.figsize = log_loss, figsize
         self.enabled = in_jupyter() if enabled is None else bool(enabled)
         self.curves: dict[str, _Curve] = {}
@@ -95,7 +100,9 @@ class LivePlot(Callback):
         self._handle = self._cell = None
         self._current = None
         self._next_label = None
-        self._last_frame = 0.0
+        self._next_frame = 0.0          # perf_counter time before which no frame is drawn
+        self._dirty = False             # readings not drawn yet
+        self._hooked = None             # the IPython shell whose post_run_cell draws the last frame
 
     # ------------------------------------------------------------------ runs
     def run(self, label: str) -> Callback:
@@ -113,7 +120,10 @@ class LivePlot(Callback):
             curve.val_acc.append(row["val_acc"])
         curve.acc = [math.nan] * len(curve.steps)
         curve.done = True
-        self.draw()
+        self._dirty = True
+        if self.enabled:
+            self._hook_cell_end()
+        self._maybe_draw(force=self._hooked is None)
 
     def _new_curve(self, label: str) -> _Curve:
         if label in self.curves:
@@ -131,6 +141,7 @@ class LivePlot(Callback):
         n = len(state.train_loader) if hasattr(state.train_loader, "__len__") else 0
         self._every = self.every or max(1, n // 25)
         self._count, self._loss, self._correct, self._seen = 0, paddle.zeros([]), paddle.zeros([], "int64"), 0
+        self._hook_cell_end()
 
     def after_batch(self, state):
         if self._current is None:
@@ -143,8 +154,7 @@ class LivePlot(Callback):
         if self._count < self._every:
             return
         self._flush(state.step)
-        if time.perf_counter() - self._last_frame >= self.min_interval:
-            self.draw()
+        self._maybe_draw()
 
     def after_epoch(self, state):
         if self._current is None:
@@ -155,7 +165,8 @@ class LivePlot(Callback):
         curve.epoch_steps.append(state.step)
         curve.val_loss.append(state.val_metrics.get("loss", math.nan))
         curve.val_acc.append(state.val_metrics.get("acc", math.nan))
-        self.draw()
+        self._dirty = True
+        self._maybe_draw()
 
     def after_fit(self, state):
         if self._current is None:
@@ -164,7 +175,9 @@ class LivePlot(Callback):
             self._flush(state.step)
         self._current.done = True
         self._current = None
-        self.draw()
+        self._dirty = True
+        # In a kernel the cell-end hook draws the last frame; without one (enabled=True outside Jupyter) draw now.
+        self._maybe_draw(force=self._hooked is None)
 
     def _flush(self, step: int) -> None:
         curve = self._current
@@ -172,6 +185,28 @@ class LivePlot(Callback):
         curve.loss.append(float(self._loss) / self._count)   # the one host read per window
         curve.acc.append(int(self._correct) / max(self._seen, 1))
         self._count, self._loss, self._correct, self._seen = 0, paddle.zeros([]), paddle.zeros([], "int64"), 0
+        self._dirty = True
+
+    def _maybe_draw(self, force: bool = False) -> None:
+        if force or time.perf_counter() >= self._next_frame:
+            self.draw()
+
+    def _hook_cell_end(self) -> None:
+        """Draw whatever is not drawn yet when the cell ends (once per cell)."""
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is None or self._hooked is shell:
+            return
+        shell.events.register("post_run_cell", self._cell_ended)
+        self._hooked = shell
+
+    def _cell_ended(self, result=None) -> None:
+        shell, self._hooked = self._hooked, None
+        if shell is not None:
+            shell.events.unregister("post_run_cell", self._cell_ended)
+        if self._dirty:
+            self.draw()
 
     # ---------------------------------------------------------------- drawing
     def figure(self):
@@ -207,7 +242,7 @@ class LivePlot(Callback):
                 ax.legend(fontsize=8)
         if self.title:
             fig.suptitle(self.title)
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.82 if self.title else 0.9, wspace=0.22)
         return fig
 
     def png(self) -> bytes:
@@ -224,6 +259,7 @@ class LivePlot(Callback):
         """Redraw in place (a new display in a new cell); nothing when disabled."""
         if not self.enabled or not self.curves:
             return
+        started = time.perf_counter()
         from IPython import get_ipython
         from IPython.display import Image, display
 
@@ -235,7 +271,10 @@ class LivePlot(Callback):
         else:
             self._handle.update(image)
         self.frames += 1
-        self._last_frame = time.perf_counter()
+        self._dirty = False
+        now = time.perf_counter()
+        cost = now - started
+        self._next_frame = now + max(self.min_interval, cost * (1 - self.max_share) / self.max_share)
 
 
 class _Run(Callback):

@@ -52,7 +52,7 @@ def test_headless_it_costs_about_nothing(loader):
 
 
 def test_enabled_it_records_window_means_and_epoch_rows(loader):
-    live = LivePlot(every=2, enabled=True, min_interval=0.0)
+    live = LivePlot(every=2, enabled=True, min_interval=0.0, max_share=1.0)
     live.draw = lambda: setattr(live, "frames", live.frames + 1)   # count frames without a display
     history = train(loader, live, epochs=2)
     (curve,) = live.curves.values()
@@ -97,6 +97,8 @@ def test_bad_settings_are_clear_errors():
         LivePlot(every=0)
     with pytest.raises(ValueError, match="min_interval"):
         LivePlot(min_interval=-1)
+    with pytest.raises(ValueError, match="max_share"):
+        LivePlot(max_share=0)
 
 
 NOTEBOOK_CELLS = [
@@ -108,11 +110,11 @@ NOTEBOOK_CELLS = [
     "    model = MNIST()\n"
     "    return fit(model, loader, make_optimizer('sgd', lr, model.parameters()), 2, val_loader=loader,\n"
     "               callbacks=list(callbacks))",
-    "live = LivePlot(every=1, min_interval=0.0, title='one run')\n"
+    "live = LivePlot(every=1, min_interval=0.0, max_share=1.0, title='one run')\n"
     "history = train(0.01, live)\n"
     "import hashlib\n"
     "print('frames', live.frames, 'final', hashlib.sha256(live.png()).hexdigest())",
-    "compare = LivePlot(every=2, min_interval=0.0, title='two runs')\n"
+    "compare = LivePlot(every=2, title='two runs')   # default spacing: the cell-end hook draws the last frame\n"
     "for lr in (0.01, 0.05):\n"
     "    train(lr, compare.run(f'lr {lr}'))\n"
     "print('final', hashlib.sha256(compare.png()).hexdigest(), 'runs', list(compare.curves))",
@@ -159,3 +161,22 @@ def test_a_comparison_keeps_one_frame_with_every_run(executed):
     words = stdout(executed.cells[2])
     assert " ".join(words[3:]) == "['lr 0.01', 'lr 0.05']"
     assert hashlib.sha256(shown_png(executed.cells[2])).hexdigest() == words[1]   # both runs, done
+
+
+def test_frames_are_spaced_to_keep_drawing_under_its_share(capsys):
+    """After a frame that took c seconds, the next waits c * (1 - share) / share: drawing stays under the share."""
+    live = LivePlot(enabled=True, min_interval=0.0, max_share=0.1)
+    live.curves["a run"] = type("Curve", (), {})()   # draw() only needs a non-empty set of curves here
+
+    def slow_png():
+        time.sleep(0.05)
+        return b"\x89PNG\r\n\x1a\n"
+
+    live.png = slow_png
+    live.draw()
+    wait = live._next_frame - time.perf_counter()
+    assert 0.05 * 9 * 0.9 < wait < 5, wait
+    live._maybe_draw()
+    assert live.frames == 1              # too soon: skipped
+    live._maybe_draw(force=True)
+    assert live.frames == 2
