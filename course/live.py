@@ -1,10 +1,10 @@
 """``LivePlot``: watch a run train. Loss and accuracy curves redrawn in place in Jupyter.
 
 One callback on the events of ``course.events``. In a Jupyter kernel it draws one figure, two
-panels (training loss; training and validation accuracy) and redraws it in place (an IPython
-display handle, updated) every ``every`` steps and at the end of each epoch; the last frame is
-drawn when ``fit`` ends, so it stays in the executed notebook (and on the site built from it).
-Outside a kernel (a script, ``python -m course``, a test) it draws nothing and does nothing per
+panels (loss; accuracy, training lines and validation squares) and redraws it in place (an IPython
+display handle, updated) as points come in: a point every ``every`` steps and one per epoch. The last
+frame is drawn when the cell ends, so it stays in the executed notebook (and on the site built from
+it). Outside a kernel (a script, ``python -m course``, a test) it draws nothing and does nothing per
 step but return.
 
 One instance can follow several runs, one curve per run, for a cell that compares them::
@@ -18,9 +18,12 @@ already finished stay drawn while the next one trains. ``live.add(label, history
 that was trained elsewhere (its ``History``). Used directly as a callback (``callbacks=[live]``)
 each ``fit`` becomes a new curve named "run 1", "run 2" ...
 
-Plain matplotlib (a ``Figure`` on the Agg canvas, no pyplot state) and ``IPython.display``;
-no server, no widget. A frame costs a PNG render (tens of milliseconds), so frames are at least
-``min_interval`` seconds apart, except the ones at epoch ends and at the end of a run.
+Plain matplotlib (a ``Figure`` on the Agg canvas, no pyplot state) and ``IPython.display``.
+No server, no widget. A frame is a PNG render, a fraction of a second on a busy CPU, so frames are
+spaced out to keep drawing under ``max_share`` of the wall time (10% by default) and at least
+``min_interval`` seconds apart; the last frame is drawn at the end of the cell (an IPython
+``post_run_cell`` hook), so a cell that trains ten short runs draws its final picture once, not
+once per run.
 """
 from __future__ import annotations
 
