@@ -20,7 +20,7 @@ each ``fit`` becomes a new curve named "run 1", "run 2" ...
 
 Plain matplotlib (a ``Figure`` on the Agg canvas, no pyplot state) and ``IPython.display``.
 No server, no widget. A frame is a PNG render, a fraction of a second on a busy CPU, so frames are
-spaced out to keep drawing under ``max_share`` of the wall time (10% by default) and at least
+spaced out to keep drawing under ``max_share`` of the wall time (5% by default) and at least
 ``min_interval`` seconds apart; the last frame is drawn at the end of the cell (an IPython
 ``post_run_cell`` hook), so a cell that trains ten short runs draws its final picture once, not
 once per run.
@@ -87,7 +87,7 @@ class LivePlot(Callback):
     order = ORDER["LivePlot"]
 
     def __init__(self, every: int | None = None, title: str = "", *, enabled: bool | None = None,
-                 min_interval: float = 1.0, max_share: float = 0.1, log_loss: bool = True, figsize=(11, 4)):
+                 min_interval: float = 1.0, max_share: float = 0.05, log_loss: bool = True, figsize=(11, 4)):
         if every is not None and (not isinstance(every, int) or every < 1):
             raise ValueError(f"every must be a positive number of steps (or None for about 25 per epoch), "
                              f"got {every!r}.")
