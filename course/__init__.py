@@ -38,7 +38,7 @@ LAYERS = (
                                    "homework.variants", "homework.hw2_3", "homework.hw2_8")),
     ("one complete job from a Config", ("run",)),
     ("callbacks and processes", ("callbacks", "visualdl_log", "amp", "distributed", "lr_finder",
-                                 "diagnose")),   # diagnose evaluates the final weights (train.evaluate)
+                                 "live", "diagnose")),   # diagnose evaluates the final weights (train.evaluate)
     ("the loop: fit / train_one_epoch / evaluate", ("train",)),
     ("History, the one record fit keeps", ("history",)),
     ("the callback protocol", ("events",)),
@@ -63,6 +63,7 @@ _EXPORTS = {
     "History": "history", "ProgressBar": "callbacks", "PrintMetrics": "callbacks",
     "LRSchedule": "callbacks", "Checkpoint": "callbacks", "NaNGuard": "callbacks",
     "EarlyStopping": "callbacks", "BestCheckpoint": "callbacks", "GradientClip": "callbacks",
+    "LivePlot": "live",
     "VisualDLLogger": "visualdl_log", "start_dashboard": "dashboard", "DashboardError": "dashboard",
     # optimizers, checkpoints, device
     "make_optimizer": "optim", "make_scheduler": "optim",

@@ -24,6 +24,7 @@ callback             order  why there
 ``History``          -10    records loss, lr and the epoch row that later ones reuse
 (default)              0    ``LRSchedule``, ``GradientClip``, user callbacks
 ``ProgressBar``       10    shows the loss ``History`` read
+``LivePlot``          15    draws the epoch once ``val_metrics`` are in (course.live)
 ``Checkpoint``        20    saves after ``History`` has recorded the epoch
 ``VisualDLLogger``    25    logs ``History``'s readings, after ``LRSchedule`` stepped
 ``PrintMetrics``      30    prints ``History``'s epoch row
@@ -42,7 +43,7 @@ EVENTS = ("before_fit", "before_epoch", "before_batch", "after_loss",
           "after_backward", "after_batch", "after_epoch", "after_fit")
 
 ORDER = {"MixedPrecision": -40, "SyncMetrics": -30, "NaNGuard": -20, "History": -10,
-         "ProgressBar": 10, "Checkpoint": 20, "VisualDLLogger": 25, "PrintMetrics": 30,
+         "ProgressBar": 10, "LivePlot": 15, "Checkpoint": 20, "VisualDLLogger": 25, "PrintMetrics": 30,
          "BestCheckpoint": 35, "EarlyStopping": 40}
 
 
