@@ -6,8 +6,9 @@ own. The grader keeps every resource bounded whatever the notebook does:
 
 - time: one deadline for the whole notebook;
 - output: what the notebook prints is counted, the cell interrupted past ``output_kb`` and the rest dropped;
-  no ZeroMQ message larger than ``4 * output_kb`` is accepted at all (``zmq.MAXMSGSIZE``: a 300 MB print
-  is refused by the socket, never held in the grader's memory);
+  no ZeroMQ message larger than ``4 * output_kb`` (at least 8 MB) is accepted at all (``zmq.MAXMSGSIZE``: a 300 MB print
+  is refused by the socket), and at most 16 messages wait unread (``zmq.RCVHWM``), so a flood is never
+  held in the grader's memory;
 - processes: when the notebook ends (or fails), the kernel is shut down, then its whole process tree killed
   (in bubblewrap the PID namespace dies with it; in best-effort mode every descendant of the grader not
   there before, detached ones included, since the grader is their subreaper), its folders removed.
@@ -132,11 +133,20 @@ def _kernel_manager(root: Path, sandbox: Sandbox, home: Path, limits: dict):
     (spec / "kernel.json").write_text(json.dumps({
         "argv": sandbox.wrap(argv, home=home, private=[conn]), "display_name": "course grading",
         "language": "python", "interrupt_mode": "message"}), encoding="utf-8")
-    km = AsyncKernelManager(kernel_name="course-grade", transport="ipc", ip=str(conn / "k"),
-                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(root / "kernels")]))
+    class Manager(AsyncKernelManager):
+        def client(self, **kwargs):   # the client's sockets must come from the limited context below
+            kwargs.setdefault("context", self.context)
+            return super().client(**kwargs)
+
+    km = Manager(kernel_name="course-grade", transport="ipc", ip=str(conn / "k"),
+                 kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(root / "kernels")]))
     km.connection_file = str(conn / "kernel.json")
     context = zmq.asyncio.Context()
-    context.setsockopt(zmq.MAXMSGSIZE, max(4 * limits["output_kb"] * 1024, 1 << 20))
+    context.setsockopt(zmq.MAXMSGSIZE, max(4 * limits["output_kb"] * 1024, 8 << 20))
+    # ZeroMQ queues what arrives faster than it is read, up to RCVHWM messages (1,000 by default: a flood
+    # split into 1 MB messages would sit in the grader's memory as 1 GB). Past 16 a subscriber drops them:
+    # output beyond the budget is discarded anyway. At most 16 x 8 MB wait unread.
+    context.setsockopt(zmq.RCVHWM, 16)
     context.setsockopt(zmq.LINGER, 0)
     km.context = context
     return km
