@@ -105,13 +105,26 @@ def command(command: str, args: dict) -> int:
         return 130   # the rows so far are in grades.csv (grade() said where to go on from)
     print(f"graded {len(rows)} submission(s): {Path(args['out']) / 'grades.csv'}, feedback in "
           f"{Path(args['out']) / 'feedback'}")
+    peak_mb = _peak_memory_mb()
+    if peak_mb is not None:
+        print(f"grader peak memory: {peak_mb} MB (the grading process; each kernel is limited by --memory_mb)")
+    return 0
+
+
+def _peak_memory_mb() -> int | None:
+    """This process's peak resident memory. Linux: VmHWM, which starts again at exec; ``ru_maxrss`` does not
+    (it keeps the parent's size at fork time: a grader started by a 1.6 GB process would report 1.6 GB)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) // 1024
+    except (OSError, StopIteration, ValueError):
+        pass
     try:
         import resource
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024   # Linux reports KiB
-        print(f"grader peak memory: {peak_mb} MB (the grading process; each kernel is limited by --memory_mb)")
-    except ImportError:   # not on Windows
-        pass
-    return 0
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak // (1 << 20) if sys.platform == "darwin" else peak // 1024   # bytes on macOS, KiB elsewhere
+    except ImportError:   # Windows
+        return None
 
 
 # ------------------------------------------------------------------------------------------- the truth
