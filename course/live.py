@@ -209,7 +209,7 @@ class LivePlot(Callback):
         if shell is not None:
             shell.events.unregister("post_run_cell", self._cell_ended)
         if self._dirty:
-            self.draw()
+            self.draw(same_cell=True)
 
     # ---------------------------------------------------------------- drawing
     def figure(self):
@@ -258,8 +258,10 @@ class LivePlot(Callback):
         fig.savefig(buffer, format="png", dpi=80)
         return buffer.getvalue()
 
-    def draw(self) -> None:
-        """Redraw in place (a new display in a new cell); nothing when disabled."""
+    def draw(self, same_cell: bool = False) -> None:
+        """Redraw in place (a new display in a new cell); nothing when disabled. ``same_cell``: the cell-end
+        hook's frame, which belongs to the cell that just ran (IPython 8 has already counted the next cell
+        by then, IPython 9 has not: the execution count cannot tell)."""
         if not self.enabled or not self.curves:
             return
         started = time.perf_counter()
@@ -269,7 +271,7 @@ class LivePlot(Callback):
         image = Image(data=self.png(), format="png")
         shell = get_ipython()
         cell = getattr(shell, "execution_count", None)
-        if self._handle is None or cell != self._cell:   # first frame of this cell: a new output
+        if self._handle is None or (cell != self._cell and not same_cell):   # first frame of a cell: a new output
             self._handle, self._cell = display(image, display_id=True), cell
         else:
             self._handle.update(image)
