@@ -212,6 +212,9 @@ async def _run(nb, variables, root: Path, sandbox: Sandbox, smoke: bool, limits:
                 run.problem("timeout", f"超过了时间限制 {limits['time_limit']:g} 秒，已被停止（是不是有死循环，或者训练太久？）。")
             except DeadKernelError:
                 run.problem("crashed", f"内核崩溃了（最常见的原因是超过了内存限制 {limits['memory_mb']} MB）。")
+            except Exception as e:   # e.g. a message that fails its signature check, sent by a kernel out of memory
+                run.problem("crashed", f"内核发回的消息读不了（{type(e).__name__}: {str(e)[:120]}；最常见的原因是超过了"
+                                       f"内存限制 {limits['memory_mb']} MB）。")
     except RuntimeError as e:   # the kernel died before it could answer (e.g. it killed itself at start-up)
         run.problem("crashed", f"内核没有启动起来或中途退出了（{str(e)[:200]}）。")
     finally:
