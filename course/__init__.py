@@ -43,8 +43,9 @@ LAYERS = (
     ("History, the one record fit keeps", ("history",)),
     ("the callback protocol", ("events",)),
     ("building blocks", ("data", "model", "optim", "init", "losses", "metrics", "hooks", "checkpoint", "device",
-                         "plots", "scratch", "trajectories", "cpu", "tensors", "rundir",
+                         "plots", "scratch", "trajectories", "tensors", "rundir",
                          "homework.answers", "homework.kernel")),
+    ("the CPU levers: the switch, the faster conv path", ("cpu", "fast_conv")),  # below model: it only calls them
     ("settings, errors, the installed Paddle", ("config", "errors", "compat")),
 )
 

@@ -15,6 +15,9 @@ material discusses: a ``BatchNorm2D`` after each convolution, before its ReLU
 (``bn1``, ``bn2``; the plain network's parameter names are unchanged).
 ``weight_attrs={"fc": paddle.ParamAttr(regularizer=L2Decay(1e-3))}`` gives one
 layer its own ``ParamAttr`` (initializer, regularizer, learning-rate factor).
+
+On a CPU the two conv blocks may be computed another way that gives the same logits, faster (the
+``pool_bias`` / ``bias_rows`` levers of course/cpu.py): that code is in course/fast_conv.py, not here.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle.nn import BatchNorm2D, Conv2D, Linear, MaxPool2D
 
-from . import cpu
+from . import fast_conv
 from .hooks import layer_settings
 
 INPUT_SHAPE = (1, 28, 28)
@@ -83,23 +86,19 @@ class MNIST(paddle.nn.Layer):
     def forward(self, inputs, label=None, check_shape=False, check_content=False):
         check_input(inputs)
         levers = () if (check_shape or check_content) else self._lever_path()
-        if levers:
-            pool1_out = self._conv_block(inputs, self.conv1, self.max_pool1, levers)   # [N, 20, 14, 14]
-            pool2_out = self._conv_block(pool1_out, self.conv2, self.max_pool2, levers)  # [N, 20, 7, 7]
-            logits = self.fc(paddle.reshape(pool2_out, [pool2_out.shape[0], -1]))
-            if label is not None:
-                return logits, paddle.metric.accuracy(input=F.softmax(logits), label=label)
-            return logits
-        conv1_out = self.conv1(inputs)              # [N, 20, 28, 28]
-        if self.batch_norm:
-            conv1_out = self.bn1(conv1_out)
-        pool1_out = self.max_pool1(F.relu(conv1_out))  # [N, 20, 14, 14]
-        conv2_out = self.conv2(pool1_out)           # [N, 20, 14, 14]
-        if self.batch_norm:
-            conv2_out = self.bn2(conv2_out)
-        pool2_out = self.max_pool2(F.relu(conv2_out))  # [N, 20, 7, 7]
+        if levers:  # the same two conv blocks, computed faster on a CPU: course/fast_conv.py
+            pool2_out = fast_conv.conv_blocks(self, inputs, levers)  # [N, 20, 7, 7]
+        else:
+            conv1_out = self.conv1(inputs)                  # [N, 20, 28, 28]
+            if self.batch_norm:
+                conv1_out = self.bn1(conv1_out)
+            pool1_out = self.max_pool1(F.relu(conv1_out))   # [N, 20, 14, 14]
+            conv2_out = self.conv2(pool1_out)               # [N, 20, 14, 14]
+            if self.batch_norm:
+                conv2_out = self.bn2(conv2_out)
+            pool2_out = self.max_pool2(F.relu(conv2_out))   # [N, 20, 7, 7]
         flat = paddle.reshape(pool2_out, [pool2_out.shape[0], -1])  # [N, 980]
-        logits = self.fc(flat)                      # [N, 10]
+        logits = self.fc(flat)                              # [N, 10]
 
         if check_shape:
             self._print_shapes([("inputs", inputs), ("conv1", conv1_out), ("max_pool1", pool1_out),
@@ -112,63 +111,10 @@ class MNIST(paddle.nn.Layer):
             return logits, acc
         return logits
 
-    # Two CPU levers change how the course's conv -> +bias -> ReLU -> max-pool is computed, never what
-    # it computes (course/cpu.py; measured in bench/throughput.py, explained by bench/profile_step.py):
-    #
-    # `pool_bias`: the course's order is conv (with bias) -> ReLU -> max-pool. Max-pooling commutes
-    # with adding a per-channel constant (max(a_i + b) = max(a_i) + b, and rounding a + b to float32
-    # is monotone in a, so this holds bit for bit) and with ReLU (monotone), so
-    #     maxpool(relu(conv(x, w) + b)) == relu(maxpool(conv(x, w)) + b)
-    # and the add and the ReLU run on the pooled tensor, 4x smaller.
-    # `bias_rows`: Paddle's CPU kernel for the broadcast add of a [20] bias reshaped to [1, 20, 1, 1]
-    # onto [N, 20, H, W], with its gradient, is several times slower here than the same add written
-    # as [N, 20, H*W] + [20, 1] (docs/cpu-speed.md). Same sums, same
-    # rounding: the forward is bit for bit; the bias gradient sums the same terms in another order.
-    #
-    # Same parameters (the layers' own weight and bias), same state_dict. Not taken when someone
-    # looks at the course's tensors (the conv output with its bias, before pooling): check_shape /
-    # check_content, forward hooks on the sub-layers (course.hooks), or when a layer is not the
-    # plain one (BatchNorm between conv and ReLU does not commute with pooling).
-    _PATH_LAYERS = ("conv1", "max_pool1", "conv2", "max_pool2")
-
     @paddle.jit.not_to_static
     def _lever_path(self) -> tuple:
-        """The conv levers this forward may use: ``()`` = the course's plain layers."""
-        chosen = tuple(name for name in cpu.CONV_LEVERS if cpu.lever_on(name))
-        if self.batch_norm or not chosen:
-            return ()
-        for name in self._PATH_LAYERS:
-            layer = getattr(self, name)
-            if (getattr(layer, "_forward_pre_hooks", None) or getattr(layer, "_forward_post_hooks", None)
-                    or type(layer) not in (Conv2D, MaxPool2D)):
-                return ()
-        for conv in (self.conv1, self.conv2):
-            if conv.bias is None or conv._padding_mode != "zeros" or conv._data_format != "NCHW":
-                return ()
-        for pool in (self.max_pool1, self.max_pool2):
-            if pool.padding != 0 or pool.ceil_mode or pool.return_mask or pool.data_format != "NCHW":
-                return ()
-        return chosen
-
-    @staticmethod
-    def _conv_block(x, conv, pool, levers):
-        """``maxpool(relu(conv(x)))`` computed the way ``levers`` choose (see above)."""
-        pre_bias = F.conv2d(x, conv.weight, None, stride=conv._stride, padding=conv._padding,
-                            dilation=conv._dilation, groups=conv._groups)
-
-        def add_bias(t):
-            if "bias_rows" in levers:
-                c, h, w = t.shape[1:]  # the batch as -1: traced graphs keep a variable batch size
-                return paddle.reshape(paddle.reshape(t, [-1, c, h * w]) + paddle.reshape(conv.bias, [c, 1]),
-                                      [-1, c, h, w])
-            return t + paddle.reshape(conv.bias, [1, -1, 1, 1])
-
-        def max_pool(t):
-            return F.max_pool2d(t, kernel_size=pool.ksize, stride=pool.stride)
-
-        if "pool_bias" in levers:
-            return F.relu(add_bias(max_pool(pre_bias)))
-        return max_pool(F.relu(add_bias(pre_bias)))
+        """The CPU levers this forward takes (course/fast_conv.py); ``()`` = the layers above, as written."""
+        return fast_conv.levers_for(self)
 
     def _print_shapes(self, outputs) -> None:
         print("\n########## layer settings ##########")

@@ -1,4 +1,6 @@
 """The lesson's model contract: names, shapes, (logits, acc), check_shape / check_content, save / load."""
+import inspect
+
 import numpy as np
 import paddle
 import pytest
@@ -70,3 +72,32 @@ def test_wrong_input_gets_an_error_naming_the_expected_shape(bad):
 def test_numpy_input_gets_a_clear_error():
     with pytest.raises(TypeError, match="paddle.to_tensor"):
         MNIST()(np.zeros((1, 1, 28, 28), dtype=np.float32))
+
+
+def test_model_file_holds_the_lesson_only():
+    """course/model.py is the network a student opens: the CPU levers' conv path lives in course/fast_conv.py."""
+    import ast
+
+    from course import model as model_module
+
+    source = inspect.getsource(model_module)
+    tree = ast.parse(source)
+    for node in ast.walk(tree):  # the code, not the docstrings (which may say where the levers are)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node) is not None:
+            node.body = node.body[1:] or [ast.Pass()]
+    code = ast.unparse(tree)
+    for lever_code in ("pool_bias", "bias_rows", "F.conv2d", "max_pool2d", "CONV_LEVERS", "lever_on", "_forward_pre_hooks"):
+        assert lever_code not in code, f"{lever_code} is lever code: it belongs in course/fast_conv.py"
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and node.level for alias in node.names}
+    assert "cpu" not in imported and "fast_conv" in imported
+    assert len(source.splitlines()) < 150, "course/model.py should stay readable in one sitting, like the course's"
+
+
+def test_the_lesson_forward_is_the_course_order():
+    """conv -> (BatchNorm) -> ReLU -> max-pool twice, then flatten and fc, in the lesson's words."""
+    source = inspect.getsource(MNIST.forward)
+    steps = ["self.conv1(inputs)", "self.max_pool1(F.relu(conv1_out))", "self.conv2(pool1_out)",
+             "self.max_pool2(F.relu(conv2_out))", "paddle.reshape(pool2_out", "self.fc(flat)"]
+    positions = [source.find(step) for step in steps]
+    assert -1 not in positions and positions == sorted(positions), dict(zip(steps, positions))
