@@ -23,8 +23,7 @@ from .losses import cross_entropy
 
 from .events import Diverged, StopTraining, TrainState
 from .history import History
-# global_grad_norm is not used here: notebooks 2.6.1, 2.7 and 2.8.6 import it and inference from course.train.
-from .tensors import correct_count, global_grad_norm, inference  # noqa: F401
+from .tensors import correct_count, inference
 
 
 def train_one_epoch(state: TrainState) -> dict:
