@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 # docs/modules.md shows it.
 LAYERS = (
     ("entry points and homework", ("__init__", "__main__", "cli", "sweep", "dashboard", "worker", "export",
-                                   "cache", "homework", "homework.grade", "homework.runner", "homework.sandbox",
+                                   "homework", "homework.grade", "homework.runner", "homework.sandbox",
                                    "homework.variants", "homework.hw2_3", "homework.hw2_8")),
     ("one complete job from a Config", ("run",)),
     ("callbacks and processes", ("callbacks", "visualdl_log", "amp", "distributed", "lr_finder",
