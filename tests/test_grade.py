@@ -328,3 +328,84 @@ def test_each_answer_form(kind, text, expected):
     value = form_value(kind, text)
     read = hw2_3.parse_optimizer(value) if kind == "optimizer" else read_form(kind, value)
     assert read == (pytest.approx(expected, rel=1e-6) if isinstance(expected, float) else expected)
+
+
+def _count_submission_reads(monkeypatch, folder):
+    """Every open of a file under ``folder`` (builtins.open, io.open: Path.read_text / read_bytes go through it)."""
+    import builtins
+    import io
+    from collections import Counter
+
+    opened, real_open = Counter(), io.open
+
+    def counting_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and Path(file).resolve().parent == folder.resolve():
+            opened[Path(file).name] += 1
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(io, "open", counting_open)
+    return opened
+
+
+def test_each_submission_is_read_once_per_batch(tmp_path, monkeypatch):
+    """Digest, signed variant and grading all come from one read of the file (no kernel runs for these)."""
+    import hashlib
+
+    from course.homework import grade as grade_module
+    from course.homework import sandbox as sandboxes
+
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("none of these submissions should reach a kernel")
+
+    monkeypatch.setattr(grade_module, "run_submission", no_kernel)
+    sub = tmp_path / "submitted"
+    sub.mkdir()
+    paths = [_copied(sub, "2-3"), sub / "broken.ipynb", sub / "latin1.ipynb", sub / "other.ipynb", sub / "gone.ipynb"]
+    (sub / "broken.ipynb").write_text('{"cells": [', encoding="utf-8")
+    (sub / "latin1.ipynb").write_bytes('{"cells": [], "x": "é"}'.encode("latin-1"))
+    (sub / "other.ipynb").write_text((hw.STUDENT_DIR / "2-8.ipynb").read_text(encoding="utf-8"), encoding="utf-8")
+    none = sandboxes.choose("none")
+    for attempt in ("first", "resumed"):
+        opened = _count_submission_reads(monkeypatch, sub)
+        rows = {r["submission"]: r for r in grade_module.grade("2-3", paths, tmp_path / "out", smoke=True, sandbox=none)}
+        monkeypatch.undo()   # the counting open and the kernel guard
+        monkeypatch.setattr(grade_module, "run_submission", no_kernel)
+        assert opened == {"copied.ipynb": 1, "broken.ipynb": 1, "latin1.ipynb": 1, "other.ipynb": 1,
+                          "gone.ipynb": 1}, attempt
+        assert [rows[n]["status"] for n in ("copied", "broken", "latin1", "other", "gone")] == [
+            "copied", "invalid", "invalid", "wrong_homework", "missing"], attempt
+    for name in ("copied", "broken", "latin1", "other"):
+        assert rows[name]["sha256"] == hashlib.sha256((sub / f"{name}.ipynb").read_bytes()).hexdigest()
+    assert rows["gone"]["sha256"] == "" and "UnicodeDecodeError" in rows["latin1"]["message"]
+
+
+def test_an_oversized_submission_is_hashed_not_parsed(tmp_path, monkeypatch):
+    import hashlib
+
+    from course.homework import grade as grade_module
+    from course.homework import sandbox as sandboxes
+
+    monkeypatch.setattr(grade_module, "MAX_NOTEBOOK_MB", 0)   # every non-empty file is over the limit
+    monkeypatch.setattr(grade_module, "_clean_notebook", lambda raw: pytest.fail("an oversized file was parsed"))
+    path = tmp_path / "big.ipynb"
+    path.write_text('{"cells": []}', encoding="utf-8")
+    [row] = grade_module.grade("2-3", [path], tmp_path / "out", smoke=True, sandbox=sandboxes.choose("none"))
+    assert row["status"] == "invalid" and "超过了 0 MB" in row["message"]
+    assert row["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_an_unexpected_reading_error_is_that_submissions_grading_error(tmp_path, monkeypatch):
+    from course.homework import grade as grade_module
+    from course.homework import sandbox as sandboxes
+
+    def boom(raw):
+        raise KeyError("a bug in the reader")
+
+    monkeypatch.setattr(grade_module, "_clean_notebook", boom)
+    paths = [tmp_path / "a.ipynb", tmp_path / "b.ipynb"]
+    for path in paths:
+        path.write_text('{"cells": []}', encoding="utf-8")
+    rows = grade_module.grade("2-3", paths, tmp_path / "out", smoke=True, sandbox=sandboxes.choose("none"))
+    assert [r["status"] for r in rows] == ["grading_error", "grading_error"]   # the batch went on
+    assert "KeyError" in rows[0]["message"]

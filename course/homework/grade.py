@@ -346,7 +346,8 @@ def grade(homework: str, submissions, out_dir, *, time_limit=DEFAULTS["time_limi
     paths = [Path(p) for p in submissions]
     names = unique_names(paths)
     done = {(r["path"], r["sha256"]): r for r in previous}
-    rows, seen_variants = [], _class_variants(paths, secret, homework)
+    read = [_read_submission(path) for path in paths]   # each file read once: digest, notebook, variant
+    rows, seen_variants = [], _class_variants(read, secret, homework)
     limits = {"time_limit": time_limit, "memory_mb": memory_mb, "output_kb": output_kb}
     new_file = not (out_dir / "grades.csv").exists()
     with _interruptible() as interrupted, open(out_dir / "grades.csv", "a", newline="", encoding="utf-8") as f:
@@ -354,8 +355,8 @@ def grade(homework: str, submissions, out_dir, *, time_limit=DEFAULTS["time_limi
         if new_file:
             writer.writeheader()
             f.flush()
-        for index, (path, name) in enumerate(zip(paths, names), start=1):
-            digest = _sha256(path)
+        for index, (submission, name) in enumerate(zip(read, names), start=1):
+            path, digest = submission.path, submission.sha256
             old = done.get((str(path.resolve()), digest))
             if old is not None:
                 print(f"{old['submission']}: already graded ({old['status']}, {old['total']}/{old['max_total']}), kept",
@@ -365,7 +366,7 @@ def grade(homework: str, submissions, out_dir, *, time_limit=DEFAULTS["time_limi
             try:
                 if interrupted:
                     raise KeyboardInterrupt
-                row, feedback = _grade_one(path, homework, grader, points, key_lines, smoke, sandbox, secret,
+                row, feedback = _grade_one(submission, homework, grader, points, key_lines, smoke, sandbox, secret,
                                            seen_variants, limits)
                 if interrupted:   # its kernel was killed half-way: no row, the next run grades it again
                     raise KeyboardInterrupt
@@ -388,18 +389,18 @@ def grade(homework: str, submissions, out_dir, *, time_limit=DEFAULTS["time_limi
     return rows
 
 
-def _class_variants(paths, secret, homework) -> dict:
-    """The signed variants of this batch (read first, so that the first student is compared with the last)."""
+def _class_variants(submissions, secret, homework) -> dict:
+    """The signed variants of this batch (all read first, so that the first student is compared with the last)."""
     found = {}
-    for path in paths:
+    for submission in submissions:
+        if submission.nb is None:
+            continue   # reported when its turn comes
         try:
-            if path.stat().st_size <= MAX_NOTEBOOK_MB << 20:
-                state, variant, _ = variants.verify(_clean_notebook(path.read_text(encoding="utf-8")).metadata,
-                                                    secret, homework)
-                if state == "signed":
-                    found.setdefault(json.dumps(variant, sort_keys=True), variant)
-        except Exception:   # read again, and reported, when its turn comes
-            pass
+            state, variant, _ = variants.verify(submission.nb.metadata, secret, homework)
+        except Exception:   # reported when its turn comes
+            continue
+        if state == "signed":
+            found.setdefault(json.dumps(variant, sort_keys=True), variant)
     return found
 
 
@@ -426,13 +427,51 @@ class _interruptible:
         return False
 
 
-def _sha256(path: Path) -> str:
+class _Submission:
+    """One submission file, read once: its SHA-256 (the key that resuming compares), the notebook, or why
+    there is none (``status`` and the feedback's ``message``; ``error``: an unexpected failure, raised
+    again when the submission is graded, so that it becomes that submission's ``grading_error`` row)."""
+
+    def __init__(self, path: Path):
+        self.path, self.sha256, self.nb = path, "", None
+        self.status = self.message = ""
+        self.error = None
+
+
+def _read_submission(path: Path) -> _Submission:
+    """Read ``path`` once: hash its bytes and parse them. A file over ``MAX_NOTEBOOK_MB`` is hashed, not parsed."""
+    sub = _Submission(path)
     try:
         with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest() if hasattr(hashlib, "file_digest") else \
-                hashlib.sha256(f.read()).hexdigest()
-    except OSError:
-        return ""
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_NOTEBOOK_MB << 20:
+                digest = hashlib.sha256()
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+                sub.sha256 = digest.hexdigest()
+                sub.status = "invalid"
+                sub.message = f"文件有 {size >> 20} MB，超过了 {MAX_NOTEBOOK_MB} MB：请清除输出后重新保存再提交。"
+                return sub
+            raw = f.read()
+    except FileNotFoundError:
+        sub.status, sub.message = "missing", "找不到这个文件。"
+        return sub
+    except OSError as e:
+        sub.status, sub.message = "invalid", _unreadable(e)
+        return sub
+    sub.sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        sub.nb = _clean_notebook(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as e:   # JSON, UTF-8 (UnicodeDecodeError is a ValueError), nesting
+        sub.status, sub.message = "invalid", _unreadable(e)
+    except Exception as e:   # a grading bug: that submission's grading_error row, not the class's end
+        sub.error = e
+    return sub
+
+
+def _unreadable(e: Exception) -> str:
+    return (f"这不是一个能打开的 .ipynb 笔记本（{type(e).__name__}: {str(e)[:120]}）。"
+            "请在 Jupyter 里重新保存后再提交。")
 
 
 def _empty_row(points) -> dict:
@@ -441,9 +480,10 @@ def _empty_row(points) -> dict:
     return row
 
 
-def _grade_one(path: Path, homework, grader, points, key_lines, smoke, sandbox, secret, seen_variants, limits):
+def _grade_one(submission: _Submission, homework, grader, points, key_lines, smoke, sandbox, secret, seen_variants,
+               limits):
     row = _empty_row(points)
-    lines = [f"# 作业 {homework} 反馈：{path.name[:200]}", ""]
+    lines = [f"# 作业 {homework} 反馈：{submission.path.name[:200]}", ""]
     review = []
 
     def finish(status, message, listed=False):
@@ -454,16 +494,11 @@ def _grade_one(path: Path, homework, grader, points, key_lines, smoke, sandbox, 
         lines.append(f"总分：{row['total']} / {row['max_total']}" + ("（有题目留给老师评）" if row["needs_review"] else ""))
         return row, "\n".join(lines) + "\n"
 
-    try:
-        size = path.stat().st_size
-        if size > MAX_NOTEBOOK_MB << 20:
-            return finish("invalid", f"文件有 {size >> 20} MB，超过了 {MAX_NOTEBOOK_MB} MB：请清除输出后重新保存再提交。")
-        nb = _clean_notebook(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return finish("missing", "找不到这个文件。")
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
-        return finish("invalid", f"这不是一个能打开的 .ipynb 笔记本（{type(e).__name__}: {str(e)[:120]}）。"
-                                 "请在 Jupyter 里重新保存后再提交。")
+    if submission.error is not None:
+        raise submission.error
+    if submission.nb is None:
+        return finish(submission.status, submission.message)
+    nb = submission.nb
     other = _identify(nb, homework)
     if other:
         return finish("wrong_homework", other)
