@@ -4,7 +4,6 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -15,7 +14,8 @@ from course import homework as hw
 from course.homework import hw2_3, hw2_8
 from course.homework.answers import parse_int, parse_number, parse_verdict
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT, course_command
+
 
 
 # ------------------------------------------------------------------------------------------ answers
@@ -211,8 +211,7 @@ def _copied(tmp, homework, name="copied", ran=False):
 
 def _grade(homework, paths, out, *extra):
     env = {**os.environ, "COURSE_SMOKE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "course", "grade", homework, *map(str, paths), "--out", str(out),
-                           *extra], env=env, capture_output=True, text=True, timeout=1200, cwd=out.parent)
+    done = subprocess.run(course_command("grade", homework, *paths, "--out", out, *extra), env=env, capture_output=True, text=True, timeout=1200, cwd=out.parent)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(out / "grades.csv", newline="", encoding="utf-8") as f:
         return {row["submission"]: row for row in csv.DictReader(f)}

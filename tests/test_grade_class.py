@@ -15,6 +15,8 @@ import pytest
 from course.homework import hw2_3, hw2_8, variants
 from course.homework.sandbox import descendants
 
+from _helpers import course_command
+
 HAS_BWRAP = subprocess.run(["sh", "-c", "command -v bwrap"], capture_output=True).returncode == 0
 
 
@@ -28,7 +30,7 @@ def _notebook(path: Path, homework: str, *cells: str) -> Path:
 
 
 def _grade_cmd(homework, paths, out, *extra):
-    return [sys.executable, "-m", "course", "grade", homework, *map(str, paths), "--out", str(out), *extra]
+    return course_command("grade", homework, *paths, "--out", out, *extra)
 
 
 def _env(**extra):
@@ -118,8 +120,8 @@ def test_personal_versions_have_their_own_right_answers_and_are_signed(tmp_path)
     a, b = next((a, b) for a in names for b in names if not set(right(chosen[a])) & set(right(chosen[b])))
     roster = tmp_path / "roster.txt"
     roster.write_text(f"# class 1\n{a}\n{b}\n", encoding="utf-8")
-    made = subprocess.run([sys.executable, "-m", "course", "homework", "generate", "--roster", str(roster), "--dest",
-                           str(tmp_path / "handout"), "--homework", "2-3", "--secret", str(secret_file)],
+    made = subprocess.run(course_command("homework", "generate", "--roster", roster, "--dest", tmp_path / "handout",
+                                         "--homework", "2-3", "--secret", secret_file),
                           capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr[-2000:]
     handout = [tmp_path / "handout" / "2-3" / f"{a}.ipynb", tmp_path / "handout" / "2-3" / f"{b}.ipynb"]

@@ -10,7 +10,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +18,8 @@ import nbformat
 import pytest
 
 import course
+
+from _helpers import course_command
 
 pytestmark = pytest.mark.skipif(subprocess.run(["sh", "-c", "command -v bwrap"], capture_output=True).returncode,
                                 reason="bubblewrap is not installed (apt install bubblewrap): .ci/run installs it")
@@ -112,8 +113,8 @@ def batch(tmp_path_factory):
     paths["no_source"] = no_source
     env = {**os.environ, "COURSE_SMOKE": "1", "TEACHER_TOKEN": "t0ken", "COURSE_GRADING_SECRET": str(secret)}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "course", "grade", "2-3", *map(str, paths.values()), "--out", str(out),
-                           "--time_limit", "60", "--memory_mb", "2048", "--output_kb", "256"],
+    done = subprocess.run(course_command("grade", "2-3", *paths.values(), "--out", out,
+                                         "--time_limit", "60", "--memory_mb", "2048", "--output_kb", "256"),
                           env=env, capture_output=True, text=True, timeout=1800, cwd=tmp)
     elapsed = time.monotonic() - started
     evil = PACKAGE / "_evil.py"

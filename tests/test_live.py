@@ -14,6 +14,8 @@ from nbclient import NotebookClient
 from course import LivePlot, MNIST, fit, make_loader, make_optimizer, set_seed
 from course.live import in_jupyter
 
+from _helpers import ROOT
+
 
 @pytest.fixture(scope="module")
 def loader():
@@ -127,9 +129,7 @@ def images(cell):
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    from pathlib import Path
-
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(ROOT)
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src.format(root=root) if i == 0 else src)
                 for i, src in enumerate(NOTEBOOK_CELLS)]

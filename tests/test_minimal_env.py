@@ -13,13 +13,13 @@ import shutil
 import subprocess
 import venv
 from importlib import metadata
-from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT
+
 LESSON_FILES = ("data_process.py", "MNIST_network.py", "tools.py")
 KERNEL = "course-minimal"
 

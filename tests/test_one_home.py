@@ -93,3 +93,18 @@ def test_a_re_export_is_caught(tmp_path, monkeypatch):
     planted = ast.parse("from course.train import global_grad_norm, fit\n").body[0]
     assert imported_module(ROOT / "notebooks" / "x.ipynb", planted) == "course.train"
     assert "fit" in defined_in("course.train")
+
+
+def test_tests_find_the_root_and_run_the_cli_one_way():
+    """tests/_helpers.py holds the repository root and ``python -m course`` with this interpreter
+    (``course_command``, ``run_course``); a test that spells either again drifts from it. The workers
+    (``tests/_*.py``) run as scripts before tests/ is on the path, so they find the root themselves."""
+    root_again, cli_again = "Path(__file__).resolve()" + ".parent.parent", '[sys.executable, "-m", ' + '"course"'
+    again = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        text = path.read_text(encoding="utf-8")
+        if root_again in text:
+            again.append(f"{path.name}: the repository root (use _helpers.ROOT)")
+        if cli_again in text:
+            again.append(f"{path.name}: python -m course (use _helpers.course_command / run_course)")
+    assert not again, "\n".join(again)

@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from _helpers import ROOT
+
 
 
 @pytest.mark.slow
