@@ -9,6 +9,8 @@ The batch never stops for one submission: whatever goes wrong with it (a file th
 any type, a kernel that dies, hangs, floods or signals, a name too long for a file) becomes its row with a
 message in Chinese. Rows are written as they are graded; run the same command again and what is already graded
 (same file, same content) is kept and skipped, so a grading stopped with Ctrl+C resumes where it stopped.
+Each file is read once, at the start: the SHA-256 that resuming compares, the signed variants of the class and
+the grading all come from the same bytes (``_read_submission``).
 
 Outputs a teacher can trust: one feedback file per submission, named uniquely (from its path when two files
 share a name), bounded in size; CSV cells that a spreadsheet would run as a formula are escaped; re-training
