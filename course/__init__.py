@@ -45,7 +45,7 @@ LAYERS = (
     ("building blocks", ("data", "model", "optim", "init", "losses", "metrics", "hooks", "checkpoint", "device",
                          "plots", "scratch", "trajectories", "cpu", "tensors", "rundir",
                          "homework.answers", "homework.kernel")),
-    ("settings, errors, the installed Paddle", ("config", "errors", "compat")),
+    ("settings, errors, the installed Paddle, recorded results", ("config", "errors", "compat", "results")),
 )
 
 _EXPORTS = {
