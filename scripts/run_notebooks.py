@@ -56,6 +56,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # this checkout's course (course.results, course.homework), not another installed one
+    sys.path.insert(0, str(ROOT))
 NOTEBOOKS_DIR = ROOT / "notebooks"
 BUILD_DIR = ROOT / "build" / "notebooks"
 TABLE = ROOT / "docs" / "notebooks.md"
@@ -146,6 +148,9 @@ def run_one(path_str: str, mode: str, out_str: str):
     seconds = time.perf_counter() - start
     shutil.rmtree(sockets, ignore_errors=True)
     result = re.sub(r"\x1b\[[0-9;]*m", "", result)  # the traceback's terminal colours
+    # which run produced this copy: make site says so at the top of the page
+    nb.metadata["course_run"] = {"mode": mode, "finished": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                                 "result": result, "seconds": round(seconds)}
     nbformat.write(nb, out)
     os.environ.clear()
     os.environ.update(env_before)
