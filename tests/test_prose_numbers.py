@@ -251,3 +251,36 @@ def test_a_recorded_result_backs_the_prose_and_its_stamp_must_equal_the_record(t
     assert unrecorded[0] == "cell 0: result test_acc shows '0.9797' but has no record"
     misspelt = check(tmp_path, "<!-- result:test_accc -->（待完整模式实测）<!-- /result -->", "", record)
     assert len(misspelt) == 1 and "result test_accc is not among what the notebook recorded" in misspelt[0]
+
+
+def recorded_keys(source: str) -> list:
+    """Patterns of the keys ``record(...)`` calls in ``source`` write: a literal key, or an f-string key with
+    each ``{...}`` part matching any word."""
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    found = []
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "record"
+                and node.args):
+            continue
+        key = node.args[0]
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            found.append(re.escape(key.value))
+        elif isinstance(key, ast.JoinedStr):
+            found.append("".join(re.escape(part.value) if isinstance(part, ast.Constant) else r"\w+"
+                                 for part in key.values))
+    return found
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_result_stamp_names_a_key_the_notebook_records(notebook):
+    """Checked on the committed notebook, before any full run: a misspelt stamp would wait for a value forever."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    patterns = [p for c in cells if c["cell_type"] == "code" for p in recorded_keys("".join(c["source"]))]
+    stamps = {key for c in cells if c["cell_type"] == "markdown" for key in results.stamped("".join(c["source"]))}
+    orphans = sorted(k for k in stamps if not any(re.fullmatch(p, k) for p in patterns))
+    assert not orphans, f"{notebook.name}: result stamps no record() call writes: {orphans}"
+
+
+def test_recorded_keys_reads_literal_and_f_string_keys():
+    code = 'record("best_lr", 1)\nfor k in ("a", "b"):\n    record(f"val_acc_{k}", 2)\nresults.record("x", 3)\nrecorder(1)'
+    assert sorted(recorded_keys(code)) == sorted(["best_lr", r"val_acc_\w+", "x"])
