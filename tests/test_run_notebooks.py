@@ -155,6 +155,11 @@ def test_a_full_run_writes_the_results_record_and_stamps_the_values_into_the_pro
     # a notebook that fails keeps its previous results
     run_notebooks.write_results({"y": {"k": {"value": 1, "note": ""}}}, "2026-01-01")
     assert set(run_notebooks.read_results()) == {"x", "y"}  # merged, not replaced
+    # --stamp-only writes the record's values again without running anything
+    run_notebooks.write_results({"x": {"best_lr": {"value": 0.25, "note": ""}}}, "2026-01-02")
+    assert run_notebooks.main(["--stamp-only"]) == 0
+    prose = nbformat.read(project / "notebooks" / "x.ipynb", as_version=4).cells[-1].source
+    assert prose == "最好的学习率是 <!-- result:best_lr -->0.25<!-- /result -->。"
 
 
 def test_a_failing_notebook_prints_its_kernels_log(project, capsys):
