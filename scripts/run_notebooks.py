@@ -133,7 +133,8 @@ def run_one(path_str: str, mode: str, out_str: str):
     # IPC sockets in a short private folder (a socket path may not exceed ~100 bytes): no TCP port, so
     # ipykernel has no "running over TCP without encryption" warning to give
     sockets = tempfile.mkdtemp(prefix="nb-")
-    config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "k")}})
+    config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "k")}} if os.name != "nt"
+                    else {})   # ZeroMQ has no IPC transport on Windows: TCP there, with its warning in the log
     client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3", config=config,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
