@@ -88,9 +88,9 @@ rebuild-check: .venv-rebuild/.installed
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(ARGS)
 
-# Every notebook in a real kernel, full mode, two at a time, cold trained-model cache (a fresh COURSE_CACHE_DIR
-# under build/notebooks/ unless you set one) -> build/notebooks/full/ and docs/notebooks.md
-# (scripts/run_notebooks.py). `make notebooks ARGS=--smoke` for smoke mode; ARGS=2.8.1 for one notebook.
+# Every notebook in a real kernel, full mode, two at a time -> build/notebooks/full/, docs/notebooks.md and the results record
+# docs/results.{json,md} (scripts/run_notebooks.py). `make notebooks ARGS=--smoke` for smoke mode (writes only
+# build/); ARGS=2.8.1 for one notebook.
 .PHONY: notebooks site
 notebooks: $(STAMP)
 	$(PY) scripts/run_notebooks.py $(ARGS)

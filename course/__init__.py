@@ -46,7 +46,7 @@ LAYERS = (
                          "plots", "scratch", "trajectories", "tensors", "rundir",
                          "homework.answers", "homework.kernel")),
     ("the CPU levers: the switch, the faster conv path", ("cpu", "fast_conv")),  # below model: it only calls them
-    ("settings, errors, the installed Paddle", ("config", "errors", "compat")),
+    ("settings, errors, the installed Paddle, recorded results", ("config", "errors", "compat", "results")),
 )
 
 _EXPORTS = {

@@ -12,8 +12,9 @@ needs it served (``python -m http.server -d build/site``), as browsers do not le
 fetch its search index.
 
 For each notebook the first executed copy found is used: the ``--executed`` folders in order, then
-``build/notebooks/full/`` and ``build/notebooks/smoke/`` (written by ``make notebooks``); a notebook never
-executed is rendered without outputs and its page says so. The site is assembled in a staging folder
+``build/notebooks/full/`` and ``build/notebooks/smoke/`` (written by ``make notebooks``), so full-mode copies
+win whenever they exist; the top of each chapter page says which mode produced it and when (``provenance``).
+A notebook never executed is rendered without outputs and its page says so. The site is assembled in a staging folder
 (``build/site-src/``) laid out like the repository, so that every relative link the notebooks and pages
 already use (``../docs/notebooks.md``, ``2.8.3_train_val_test.ipynb``) keeps working; repository files they
 link to that are not pages (a CSV, a script) are copied in as they are. The order of the index and of the
@@ -64,6 +65,28 @@ def executed_copy(source: Path, folders) -> Path:
         if hits:
             return hits[0]
     return None
+
+
+def provenance(copy: Path, nb, depth: int = 1) -> str:
+    """The line at the top of a chapter page: which mode produced its outputs, and when.
+
+    ``make notebooks`` writes both into the executed copy (``metadata.course_run``); for a copy made some
+    other way (tests/test_notebooks.py runs in smoke mode) the mode is read from its folder's name
+    (``build/notebooks/full/``) and the time from the file."""
+    import datetime
+
+    run = nb.metadata.get("course_run", {})
+    mode = run.get("mode") or ("full" if "full" in Path(copy).resolve().parts else "smoke")
+    when = run.get("finished") or datetime.datetime.fromtimestamp(
+        Path(copy).stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    record = ""
+    if (ROOT / "docs" / "results.md").exists():   # written by the first full-mode make notebooks
+        record = f"；完整模式的关键结果见 [docs/results.md]({'../' * depth}docs/results.html)"
+    if mode == "full":
+        what = "**完整模式**（学生运行的设置，全部数据）"
+    else:
+        what = f"**冒烟模式**（`COURSE_SMOKE=1`，小数据子集，数字不代表完整训练{record}）"
+    return f"> 本页的输出来自{what}的一次运行，运行结束于 {when}。"
 
 
 def docs_pages():
@@ -150,10 +173,7 @@ def stage(out_stage: Path, executed_folders):
         if copy is None:
             nb.cells.insert(1, nbformat.v4.new_markdown_cell(NOT_EXECUTED))
         else:
-            full = "full" in Path(copy).resolve().relative_to(Path(copy).resolve().anchor).parts
-            nb.cells.insert(1, nbformat.v4.new_markdown_cell(
-                "> 本页的输出来自" + ("**完整模式**" if full else "**冒烟模式**（`COURSE_SMOKE=1`，小数据子集，数字不代表完整训练）")
-                + "的一次运行。"))
+            nb.cells.insert(1, nbformat.v4.new_markdown_cell(provenance(copy, nb, depth=len(rel.parts) - 1)))
         staged = out_stage / rel
         staged.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, staged)
@@ -184,7 +204,7 @@ def write_config(out_stage: Path, site_dir: Path, chapters, homework):
     for page in docs_pages():
         rel = page.relative_to(ROOT).as_posix()
         name = title_of(page)
-        if page.name == "results.md":
+        if page.name == "results.md" and page.parent != ROOT / "docs":   # a sweep's table
             name = f"{page.parent.name}: results"
         docs.append({name: rel})
     config = {

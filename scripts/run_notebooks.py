@@ -18,30 +18,50 @@ so re-running one notebook updates only its row. Then the first cell of each not
 measured full-mode time, from that table (a line between two HTML comments, never typed by hand);
 ``--no-stamp`` skips this.
 
-The trained-model cache (``course/cache.py``) starts cold: unless ``COURSE_CACHE_DIR`` is set, each run
-points it at a fresh folder ``build/notebooks/cache-<mode>-<time>/``, so notebooks that share a trained
-model (the first one trains it, the later ones read it) are timed as a student's first run. Each kernel
+Each notebook trains what it teaches (the package keeps no cache of trained runs). Each kernel
 gets ``OMP_NUM_THREADS=1`` unless set (one thread per process was fastest here, docs/benchmarks.md).
 Notebooks start longest first (by their last measured time in docs/notebooks.md; never measured ones
 before all), so two at a time the run does not end with one long notebook alone on one core; each line
 is printed as its notebook finishes.
 
+Key results: a notebook declares the numbers its conclusions rest on with ``course.results.record(key, value)``.
+Each kernel gets ``COURSE_RESULTS_FILE`` naming ``build/notebooks/<mode>/<name>.results.jsonl``, which those
+calls append to. After a full-mode run the results of every notebook that passed replace its entry in
+``docs/results.json`` (notebook, key, value, note, mode, date, CPU) and ``docs/results.md`` is written from it
+(entries of notebooks not run this time are kept); then every ``<!-- result:KEY -->…<!-- /result -->`` in a
+notebook's Markdown cells is given the recorded value (``--no-stamp`` skips this too).
+
+Smoke mode leaves every tracked file alone: its table goes to ``build/notebooks/smoke/notebooks.md``, and
+neither the results record nor the stamps are touched.
+
+Each kernel talks to its client over local IPC sockets (not TCP), and its own stdout / stderr (Paddle's C++
+messages, e.g. the "FatalError: Termination signal" report when the kernel is shut down) go to
+``build/notebooks/<mode>/<name>.kernel.log``, which is printed only for a notebook that failed.
+
 The exit status is 1 when any notebook failed (the failing cell's error is printed).
 """
 import argparse
 import datetime as _dt
+import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # this checkout's course (course.results, course.homework), not another installed one
+    sys.path.insert(0, str(ROOT))
 NOTEBOOKS_DIR = ROOT / "notebooks"
 BUILD_DIR = ROOT / "build" / "notebooks"
 TABLE = ROOT / "docs" / "notebooks.md"
+RESULTS_JSON = ROOT / "docs" / "results.json"
+RESULTS_MD = ROOT / "docs" / "results.md"
+SMOKE_TABLE = BUILD_DIR / "smoke" / "notebooks.md"
 MODES = ("full", "smoke")
 STAMP_BEGIN = "<!-- measured-time -->"
 STAMP_END = "<!-- /measured-time -->"
@@ -73,37 +93,72 @@ def longest_first(paths, mode: str, rows: dict) -> list:
     return sorted(paths, key=last_time, reverse=True)   # stable: ties keep the course's order
 
 
+def results_path(out: Path) -> Path:
+    """Where the kernel's ``course.results.record`` calls go for the executed copy ``out``."""
+    return Path(out).with_suffix(".results.jsonl")
+
+
+def log_path(out: Path) -> Path:
+    """The kernel process's own stdout and stderr, for the executed copy ``out``."""
+    return Path(out).with_suffix(".kernel.log")
+
+
 def run_one(path_str: str, mode: str, out_str: str):
-    """Execute one notebook in a fresh kernel; returns (key, seconds, result). Runs in a worker process."""
+    """Execute one notebook in a fresh kernel; returns (key, seconds, result). Runs in a worker process.
+
+    The kernel's recorded results go to ``results_path(out)`` and its stdout / stderr to ``log_path(out)``
+    (both replaced on every run)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+    from traitlets.config import Config
+
+    from course import results
 
     path, out = Path(path_str), Path(out_str)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results_path(out).unlink(missing_ok=True)
     env_before = dict(os.environ)
     if mode == "smoke":
         os.environ["COURSE_SMOKE"] = "1"
     else:
         os.environ.pop("COURSE_SMOKE", None)
     os.environ.pop("MPLBACKEND", None)  # the kernel uses its inline backend, so figures are kept as outputs
+    os.environ[results.ENV] = str(results_path(out).resolve())
+    # the kernel imports this checkout's course, not whichever one is installed (another worktree's, say)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
+    # IPC sockets in a short private folder (a socket path may not exceed ~100 bytes): no TCP port, so
+    # ipykernel has no "running over TCP without encryption" warning to give
+    sockets = tempfile.mkdtemp(prefix="nb-")
+    config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "k")}} if os.name != "nt"
+                    else {})   # ZeroMQ has no IPC transport on Windows: TCP there, with its warning in the log
+    client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3", config=config,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     result = "ok"
-    try:
-        client.execute()
-    except CellExecutionError as error:
-        result = "failed: " + (str(error).strip().splitlines() or ["error"])[-1][:160]
-    except Exception as error:  # a dead kernel, a timeout: still a row in the table
-        result = f"failed: {type(error).__name__}: {str(error)[:160]}"
+    with open(log_path(out), "wb") as log:
+        try:
+            client.execute(stdout=log, stderr=log)  # Popen arguments of the kernel process
+        except CellExecutionError as error:
+            result = "failed: " + (str(error).strip().splitlines() or ["error"])[-1][:160]
+        except Exception as error:  # a dead kernel, a timeout: still a row in the table
+            result = f"failed: {type(error).__name__}: {str(error)[:160]}"
     seconds = time.perf_counter() - start
+    shutil.rmtree(sockets, ignore_errors=True)
     result = re.sub(r"\x1b\[[0-9;]*m", "", result)  # the traceback's terminal colours
-    out.parent.mkdir(parents=True, exist_ok=True)
+    # which run produced this copy: make site says so at the top of the page
+    nb.metadata["course_run"] = {"mode": mode, "finished": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                                 "result": result, "seconds": round(seconds)}
     nbformat.write(nb, out)
     os.environ.clear()
     os.environ.update(env_before)
     return key_of(path), seconds, result
+
+
+def executed_path(path: Path, mode: str) -> Path:
+    """Where the executed copy of the notebook ``path`` goes."""
+    return BUILD_DIR / mode / path.relative_to(NOTEBOOKS_DIR)
 
 
 def fmt_time(seconds: float) -> str:
@@ -124,8 +179,9 @@ HEADER = ("| notebook | full mode | full result | full: measured | smoke mode | 
           "|---|---:|---|---|---:|---|---|\n")
 
 
-def read_table(path: Path = TABLE) -> dict:
+def read_table(path: Path = None) -> dict:
     """{key: {"full": (seconds|None, result, when), "smoke": (...)}} from docs/notebooks.md."""
+    path = path or TABLE
     rows = {}
     if not path.exists():
         return rows
@@ -141,8 +197,9 @@ def read_table(path: Path = TABLE) -> dict:
 WALL_PREFIX = "total: "
 
 
-def read_wall(path: Path = TABLE) -> str:
+def read_wall(path: Path = None) -> str:
     """The ``total:`` line (wall clock of the last full run of every notebook) kept in docs/notebooks.md."""
+    path = path or TABLE
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.startswith(WALL_PREFIX) and " wall clock " in line:  # not the old sum-only line
@@ -150,9 +207,9 @@ def read_wall(path: Path = TABLE) -> str:
     return ""
 
 
-def wall_line(seconds: float, count: int, jobs: int, cache: str, load: float, today: str) -> str:
+def wall_line(seconds: float, count: int, jobs: int, load: float, today: str) -> str:
     return (f"{WALL_PREFIX}{round(seconds / 60)} min wall clock ({fmt_time(seconds)}): `make notebooks`, all {count} "
-            f"notebooks in full mode, {jobs} at a time, {cache}, {today}; highest 1-minute load average "
+            f"notebooks in full mode, {jobs} at a time, {today}; highest 1-minute load average "
             f"during the run {load:.2f}")
 
 
@@ -203,7 +260,9 @@ def render_table(rows: dict, wall: str = "") -> str:
         "bottom in a real Jupyter kernel on this project's 2-core CPU machine; the \"measured\" columns say when\n"
         "and how many notebooks that run executed at the same time (wall-clock times include the other notebook's\n"
         "share of the CPU, and of whatever else the machine was running). Full mode is what students run;\n"
-        "smoke mode (`COURSE_SMOKE=1`, about 2,000 images, 1 epoch) is what the test suite runs.\n\n"
+        "smoke mode (`COURSE_SMOKE=1`, about 2,000 images, 1 epoch) is what the test suite runs. A smoke run\n"
+        "no longer writes this page (its table goes to `build/notebooks/smoke/notebooks.md`): the smoke columns\n"
+        "here are from the last smoke run that did, on the date they say.\n\n"
         "Commands: `make notebooks` (full mode), `make notebooks ARGS=--smoke`, or one notebook:\n"
         "`python scripts/run_notebooks.py 2.8.1`. The executed copies are in `build/notebooks/<mode>/`.\n\n"
         + HEADER + "\n".join(lines) + "\n\n"
@@ -258,19 +317,118 @@ def stamp_file(path: Path, seconds, docs_link: str = "../docs/") -> bool:
     return True
 
 
+def cpu_description() -> str:
+    from course.cpu import cpuinfo_field
+
+    import platform
+
+    return f"{cpuinfo_field('model name') or platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def read_results(path: Path = None) -> dict:
+    """``{notebook key: {"mode", "date", "cpu", "results": {key: {"value", "note"}}}}`` from docs/results.json."""
+    path = path or RESULTS_JSON
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))["notebooks"]
+
+
+def results_json(entries: dict) -> str:
+    order = [key_of(p) for p in all_notebooks()]
+    keys = [k for k in order if k in entries] + sorted(k for k in entries if k not in order)
+    return json.dumps({"generated_by": "scripts/run_notebooks.py (make notebooks, full mode); do not edit by hand",
+                       "notebooks": {k: entries[k] for k in keys}}, ensure_ascii=False, indent=1) + "\n"
+
+
+def render_results(entries: dict) -> str:
+    """docs/results.md: one row per recorded result, notebooks in the course's order."""
+    from course.results import format_value
+
+    lines = []
+    for key, entry in json.loads(results_json(entries))["notebooks"].items():
+        if not entry["results"]:
+            lines.append(f"| `{key}` | (none recorded) | | | {entry['mode']} | {entry['date']} | {entry['cpu']} |")
+        for name, item in entry["results"].items():
+            value = format_value(item["value"]).replace("|", "\\|")
+            lines.append(f"| `{key}` | `{name}` | {value} | {item['note'].replace('|', '/')} | {entry['mode']} "
+                         f"| {entry['date']} | {entry['cpu']} |")
+    return ("# Key results of each notebook\n\n"
+            "Written by `make notebooks` (`scripts/run_notebooks.py`, full mode) from the notebooks' own\n"
+            "`course.results.record(key, value, note)` calls; do not edit by hand. The same record, for programs:\n"
+            "[results.json](results.json). A notebook's prose quotes these values between\n"
+            "`<!-- result:key -->` comments, which the same run fills in; `tests/test_prose_numbers.py` checks\n"
+            "that the two agree. Re-running one notebook (`python scripts/run_notebooks.py 2.8.2`) replaces only\n"
+            "its rows; a notebook that failed keeps its previous rows. Times: [notebooks.md](notebooks.md).\n\n"
+            "| notebook | key | value | what | mode | measured | CPU |\n|---|---|---|---|---|---|---|\n"
+            + "\n".join(lines) + "\n")
+
+
+def write_results(updates: dict, today: str, path_json: Path = None, path_md: Path = None):
+    """Merge ``{notebook key: {result key: {"value", "note"}}}`` of a full-mode run into the record."""
+    path_json, path_md = path_json or RESULTS_JSON, path_md or RESULTS_MD
+    entries = read_results(path_json)
+    cpu = cpu_description()
+    for key, recorded in updates.items():
+        entries[key] = {"mode": "full", "date": today, "cpu": cpu, "results": recorded}
+    path_json.write_text(results_json(entries), encoding="utf-8")
+    path_md.write_text(render_results(entries), encoding="utf-8")
+
+
+def stamp_results(path: Path, entries: dict) -> bool:
+    """Write the notebook's recorded values between its result comments; True when the file changed.
+    A homework's student version is generated from its source notebook (see ``stamp``)."""
+    recorded = entries.get(key_of(path), {}).get("results", {})
+    if not recorded:
+        return False
+    values = {k: item["value"] for k, item in recorded.items()}
+    if path.parent == NOTEBOOKS_DIR / "homework":
+        from course import homework
+
+        changed = stamp_results_file(homework.source_path(path.stem), values)
+        if changed:
+            homework.generate()
+        return changed
+    return stamp_results_file(path, values)
+
+
+def stamp_results_file(path: Path, values: dict) -> bool:
+    import nbformat
+
+    from course import results
+
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            new = results.stamp_results(cell.source, values)
+            if new != cell.source:
+                cell.source, changed = new, True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="run only notebooks whose name contains one of these")
     parser.add_argument("--smoke", action="store_true", help="smoke mode (COURSE_SMOKE=1) instead of full mode")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks run at the same time (default 2)")
-    parser.add_argument("--no-table", action="store_true", help="do not rewrite docs/notebooks.md")
-    parser.add_argument("--no-stamp", action="store_true", help="do not write the times into the notebooks")
+    parser.add_argument("--no-table", action="store_true",
+                        help="do not rewrite docs/notebooks.md nor the results record (docs/results.*)")
+    parser.add_argument("--no-stamp", action="store_true",
+                        help="do not write the times and recorded results into the notebooks")
     parser.add_argument("--stamp-only", action="store_true",
-                        help="run nothing; only write the times in docs/notebooks.md into the notebooks")
+                        help="run nothing; only write the times in docs/notebooks.md and the results in "
+                             "docs/results.json into the notebooks")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     mode = "smoke" if args.smoke else "full"
+    # smoke mode leaves tracked files alone: its table is build/'s (started from docs/notebooks.md's rows)
+    table = TABLE if mode == "full" else SMOKE_TABLE
+    if mode == "smoke" and not table.exists() and TABLE.exists():
+        table.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(TABLE, table)
 
     paths = all_notebooks()
     if args.names:
@@ -280,48 +438,58 @@ def main(argv=None):
                          + ", ".join(key_of(p) for p in all_notebooks()))
     failed = []
     if not args.stamp_only:
-        if os.environ.get("COURSE_CACHE_DIR"):
-            cache = f"trained-model cache COURSE_CACHE_DIR={os.environ['COURSE_CACHE_DIR']} (set by the caller)"
-        else:
-            folder = BUILD_DIR / f"cache-{mode}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-            folder.mkdir(parents=True, exist_ok=True)
-            os.environ["COURSE_CACHE_DIR"] = str(folder)
-            cache = "cold trained-model cache (a fresh COURSE_CACHE_DIR)"
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        print(f"running {len(paths)} notebook(s) in {mode} mode, {args.jobs} at a time; "
-              f"COURSE_CACHE_DIR={os.environ['COURSE_CACHE_DIR']}", flush=True)
-        updates = {}
+        print(f"running {len(paths)} notebook(s) in {mode} mode, {args.jobs} at a time", flush=True)
+        updates, recorded = {}, {}
         today = _dt.date.today().isoformat()
         watcher = LoadWatcher()
         watcher.start()
         started = time.perf_counter()
         with ProcessPoolExecutor(max_workers=min(args.jobs, len(paths))) as pool:
-            futures = [pool.submit(run_one, str(p), mode, str(BUILD_DIR / mode / p.relative_to(NOTEBOOKS_DIR)))
-                       for p in longest_first(paths, mode, read_table())]
+            futures = {pool.submit(run_one, str(p), mode, str(executed_path(p, mode))): p
+                       for p in longest_first(paths, mode, read_table(table))}
             for future in as_completed(futures):
                 key, seconds, result = future.result()
                 print(f"{key:40s} {fmt_time(seconds):>12s}  {result}", flush=True)
                 updates[key] = (seconds, result)
+                out = executed_path(futures[future], mode)
                 if result != "ok":
                     failed.append(key)
+                    log = log_path(out)
+                    text = log.read_text(encoding="utf-8", errors="replace").strip() if log.exists() else ""
+                    if text:
+                        print(f"--- the kernel's own output ({log.relative_to(ROOT) if ROOT in log.parents else log}):\n"
+                              + "\n".join(text.splitlines()[-40:]) + "\n---", flush=True)
+                else:
+                    from course.results import read_recorded
+
+                    recorded[key] = read_recorded(results_path(out))
         wall_seconds, load = time.perf_counter() - started, watcher.stop()
         print(f"wall clock {fmt_time(wall_seconds)}, highest 1-minute load average {load:.2f}", flush=True)
         if not args.no_table:
-            wall = read_wall()
+            wall = read_wall(table)
             if mode == "full" and len(paths) == len(all_notebooks()):
-                wall = wall_line(wall_seconds, len(paths), args.jobs, cache, load, today)
-            rows = read_table()  # read now, not at the start: another run may have written rows meanwhile
+                wall = wall_line(wall_seconds, len(paths), args.jobs, load, today)
+            rows = read_table(table)  # read now, not at the start: another run may have written rows meanwhile
             for key, (seconds, result) in updates.items():
                 row = rows.setdefault(key, {"full": (None, "", ""), "smoke": (None, "", "")})
                 row[mode] = (seconds, result, f"{today}, {args.jobs} at a time")
-            TABLE.write_text(render_table(rows, wall), encoding="utf-8")
-            print(f"wrote {TABLE.relative_to(ROOT)}")
-    if not args.no_stamp:
+            table.parent.mkdir(parents=True, exist_ok=True)
+            table.write_text(render_table(rows, wall), encoding="utf-8")
+            print(f"wrote {table.relative_to(ROOT) if ROOT in table.parents else table}")
+            if mode == "full" and recorded:
+                write_results(recorded, today)
+                print(f"wrote {RESULTS_JSON.relative_to(ROOT)}, {RESULTS_MD.relative_to(ROOT)} "
+                      f"({sum(len(r) for r in recorded.values())} results of {len(recorded)} notebook(s))")
+    if not args.no_stamp and mode == "full":
         rows = read_table()
+        entries = read_results()
         for path in paths:
             seconds, result, _ = rows.get(key_of(path), {}).get("full", (None, "", ""))
             if stamp(path, seconds if result == "ok" else None):
                 print(f"stamped {path.relative_to(ROOT)}")
+            if stamp_results(path, entries):
+                print(f"stamped the results into {path.relative_to(ROOT)}")
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)
         return 1

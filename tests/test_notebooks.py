@@ -2,6 +2,7 @@
 outputs; none redefines a name that ``course`` exports (notebooks import, they don't copy)."""
 import ast
 import json
+import os
 
 import nbformat
 import pytest
@@ -79,6 +80,8 @@ def run_notebook(nb, path, monkeypatch, ipython_dir):
     monkeypatch.setenv("COURSE_SMOKE", "1")
     monkeypatch.setenv("IPYTHONDIR", str(ipython_dir))
     monkeypatch.delenv("MPLBACKEND", raising=False)  # let the kernel use its inline backend
+    # the kernel imports this checkout's course, not whichever one is installed (another worktree's, say)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     client = NotebookClient(nb, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()

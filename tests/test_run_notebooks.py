@@ -52,7 +52,7 @@ def test_table_merges_rows_and_totals_the_full_mode(tmp_path):
 
 def test_total_is_the_wall_clock_of_a_run_of_every_notebook_and_survives_a_partial_rerun(tmp_path):
     rows = {"00_quickstart": {"full": (125, "ok", "d, 2 at a time"), "smoke": (None, "", "")}}
-    wall = run_notebooks.wall_line(2430, 14, 2, "cold trained-model cache", 1.97, "2026-12-02")
+    wall = run_notebooks.wall_line(2430, 14, 2, 1.97, "2026-12-02")
     assert wall.startswith("total: 40 min wall clock (40 min 30 s)") and "load average during the run 1.97" in wall
     table = tmp_path / "notebooks.md"
     table.write_text(run_notebooks.render_table(rows, wall), encoding="utf-8")
@@ -86,3 +86,83 @@ def test_notebooks_start_longest_first_and_never_measured_ones_before_all(tmp_pa
             "d_middle": {"full": (300, "ok", "d"), "smoke": (90, "ok", "d")}}
     assert [p.stem for p in run_notebooks.longest_first(paths, "full", rows)] == ["c_new", "b_long", "d_middle", "a_short"]
     assert [p.stem for p in run_notebooks.longest_first(paths, "smoke", rows)] == ["c_new", "d_middle", "b_long", "a_short"]
+
+
+def test_the_kernel_talks_over_ipc_its_own_output_goes_to_a_log_and_results_to_a_file(tmp_path):
+    """``make notebooks`` prints only what matters: no TCP warning, no C++ report of a healthy kernel; a
+    ``course.results.record`` call in the kernel lands in the results file the runner reads."""
+    path = notebook(tmp_path / "rec.ipynb",
+                    "import os\nos.write(2, b'kernel-noise-on-fd-2\\n')",
+                    "from course.results import record\nrecord('best_lr', 0.1, note='最好')\nrecord('n', 3)")
+    out = tmp_path / "full" / "rec.ipynb"
+    _, _, result = run_notebooks.run_one(str(path), "full", str(out))
+    assert result == "ok"
+    log = run_notebooks.log_path(out).read_text(encoding="utf-8")
+    assert "kernel-noise-on-fd-2" in log and "without encryption" not in log
+    executed = nbformat.read(out, as_version=4)
+    assert not any("kernel-noise" in str(o) for c in executed.cells for o in c.get("outputs", []))
+    assert "[结果] best_lr = 0.1  最好" in executed.cells[2].outputs[0]["text"]
+    from course.results import read_recorded
+    assert read_recorded(run_notebooks.results_path(out)) == {"best_lr": {"value": 0.1, "note": "最好"},
+                                                              "n": {"value": 3, "note": ""}}
+    _, _, result = run_notebooks.run_one(str(notebook(tmp_path / "rec.ipynb", "pass")), "full", str(out))
+    assert result == "ok" and not run_notebooks.results_path(out).exists()  # a re-run starts a fresh file
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """run_notebooks pointed at a project in tmp_path: notebooks/, docs/, build/."""
+    for name, value in {"ROOT": tmp_path, "NOTEBOOKS_DIR": tmp_path / "notebooks",
+                        "BUILD_DIR": tmp_path / "build" / "notebooks", "TABLE": tmp_path / "docs" / "notebooks.md",
+                        "SMOKE_TABLE": tmp_path / "build" / "notebooks" / "smoke" / "notebooks.md",
+                        "RESULTS_JSON": tmp_path / "docs" / "results.json",
+                        "RESULTS_MD": tmp_path / "docs" / "results.md"}.items():
+        monkeypatch.setattr(run_notebooks, name, value)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the kernel's course is this checkout's
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "docs").mkdir()
+    path = notebook(tmp_path / "notebooks" / "x.ipynb",
+                    "import os\nfrom course.results import record\n"
+                    "record('best_lr', 0.1 if not os.environ.get('COURSE_SMOKE') else 0.5, note='最好的学习率')\n"
+                    "record('order', ['adam', 'sgd'])")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell(
+        "最好的学习率是 <!-- result:best_lr -->（完整模式运行后写在这里）<!-- /result -->。"))
+    nbformat.write(nb, path)
+    return tmp_path
+
+
+def test_a_smoke_run_leaves_tracked_files_alone(project):
+    tracked = {p: p.read_bytes() for p in [project / "notebooks" / "x.ipynb"]}
+    assert run_notebooks.main(["--smoke", "--jobs", "1"]) == 0
+    assert {p: p.read_bytes() for p in tracked} == tracked
+    assert sorted(p.name for p in (project / "docs").iterdir()) == []   # no table, no results record
+    assert "| `x` | not measured | not run |  | " in (project / "build/notebooks/smoke/notebooks.md").read_text()
+
+
+def test_a_full_run_writes_the_results_record_and_stamps_the_values_into_the_prose(project):
+    assert run_notebooks.main(["--jobs", "1"]) == 0
+    record = run_notebooks.read_results()
+    assert record["x"]["mode"] == "full" and record["x"]["cpu"]
+    assert record["x"]["results"] == {"best_lr": {"value": 0.1, "note": "最好的学习率"},
+                                      "order": {"value": ["adam", "sgd"], "note": ""}}
+    page = (project / "docs" / "results.md").read_text(encoding="utf-8")
+    assert "| `x` | `best_lr` | 0.1 | 最好的学习率 | full |" in page and "| `x` | `order` | adam、sgd |" in page
+    prose = nbformat.read(project / "notebooks" / "x.ipynb", as_version=4).cells[-1].source
+    assert prose == "最好的学习率是 <!-- result:best_lr -->0.1<!-- /result -->。"
+    assert "完整模式实测约" in nbformat.read(project / "notebooks" / "x.ipynb", as_version=4).cells[0].source
+    # a notebook that fails keeps its previous results
+    run_notebooks.write_results({"y": {"k": {"value": 1, "note": ""}}}, "2026-01-01")
+    assert set(run_notebooks.read_results()) == {"x", "y"}  # merged, not replaced
+    # --stamp-only writes the record's values again without running anything
+    run_notebooks.write_results({"x": {"best_lr": {"value": 0.25, "note": ""}}}, "2026-01-02")
+    assert run_notebooks.main(["--stamp-only"]) == 0
+    prose = nbformat.read(project / "notebooks" / "x.ipynb", as_version=4).cells[-1].source
+    assert prose == "最好的学习率是 <!-- result:best_lr -->0.25<!-- /result -->。"
+
+
+def test_a_failing_notebook_prints_its_kernels_log(project, capsys):
+    notebook(project / "notebooks" / "x.ipynb", "import os\nos.write(2, b'paddle-cpp-report\\n')\nraise SystemError('boom')")
+    assert run_notebooks.main(["--jobs", "1", "--no-table", "--no-stamp"]) == 1
+    out = capsys.readouterr().out
+    assert "paddle-cpp-report" in out and "kernel's own output" in out

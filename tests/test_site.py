@@ -11,6 +11,7 @@ this test (as in ``make test``), else the one ``make notebooks ARGS=--smoke`` le
 when neither exists the chapter is executed here in smoke mode.
 Chromium and its driver come from Debian, as for tests/test_dashboard_browser.py.
 """
+import contextlib
 import html.parser
 import os
 import shutil
@@ -52,6 +53,34 @@ def executed_chapter(tmp_path) -> Path:
     _, _, result = run_notebooks.run_one(str(ROOT / "notebooks" / name), "smoke", str(tmp_path / name))
     assert result == "ok", result
     return tmp_path
+
+
+BASE_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,1000")
+
+
+@contextlib.contextmanager
+def _chromium(*flags):
+    """Headless Chromium (Debian's, with its driver) in a throw-away profile, BASE_FLAGS plus ``flags``;
+    skips the test when Chromium is not installed."""
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.skip("chromium / chromedriver not installed (Debian: apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in BASE_FLAGS + flags:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="course-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(WAIT)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -114,23 +143,9 @@ def test_no_broken_internal_links_and_nothing_remote(site):
 
 
 def test_chapter_page_renders_title_figure_and_table(site, out_dir):
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip("chromium / chromedriver not installed (Debian: apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                 "--allow-file-access-from-files"):
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="course-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT)
-    try:
+    with _chromium("--allow-file-access-from-files") as driver:
         driver.get((site / "notebooks" / f"{CHAPTER}.html").as_uri())  # from disk: the site needs no server
         heading = driver.find_element(By.TAG_NAME, "h1").text
         assert heading.startswith("2.8.3") and "验证集" in heading
@@ -145,9 +160,30 @@ def test_chapter_page_renders_title_figure_and_table(site, out_dir):
         assert outputs and any(o.text.strip() for o in outputs), "no printed output on the page"
         driver.execute_script("arguments[0].scrollIntoView()", figures[0])
         driver.save_screenshot(str(out_dir / f"{CHAPTER}.png"))
+
+
+def test_each_chapter_page_says_which_mode_produced_it_and_when(site):
+    page = (site / "notebooks" / f"{CHAPTER}.html").read_text(encoding="utf-8")
+    assert "本页的输出来自" in page and "冒烟模式" in page and "运行结束于" in page
+
+
+def test_provenance_prefers_the_runs_own_record_and_falls_back_to_the_folder(tmp_path):
+    import nbformat
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import build_site
     finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        sys.path.pop(0)
+    full = tmp_path / "full" / "x.ipynb"
+    full.parent.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nbformat.write(nb, full)
+    assert "**完整模式**" in build_site.provenance(full, nb)            # build/notebooks/full/
+    nb.metadata["course_run"] = {"mode": "smoke", "finished": "2026-12-06 21:00 UTC"}
+    line = build_site.provenance(full, nb)
+    assert "**冒烟模式**" in line and "运行结束于 2026-12-06 21:00 UTC" in line   # the runner's record wins
+    assert build_site.DEFAULT_EXECUTED[0].name == "full"   # full-mode copies are taken before smoke ones
 
 
 class Anchors(html.parser.HTMLParser):
@@ -208,14 +244,10 @@ def test_font_stack_names_the_chinese_system_fonts(site):
 
 def test_typing_a_chinese_word_in_the_search_box_finds_its_chapter(site):
     """Served over HTTP (browsers do not let a page opened from disk fetch the search index)."""
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip("chromium / chromedriver not installed (Debian: apt-get install chromium chromium-driver)")
     import functools
     import http.server
     import threading
 
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -223,33 +255,23 @@ def test_typing_a_chinese_word_in_the_search_box_finds_its_chapter(site):
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="course-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT)
     try:
-        for number, word in TITLE_WORDS.items():  # each chapter by a word of its title
-            driver.get(f"http://127.0.0.1:{server.server_address[1]}/index.html")
-            driver.execute_script("arguments[0].click()", driver.find_element(By.ID, "__search"))  # open the search
-            box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")
-            box.send_keys(word)
+        with _chromium() as driver:
+            for number, word in TITLE_WORDS.items():  # each chapter by a word of its title
+                driver.get(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+                driver.execute_script("arguments[0].click()", driver.find_element(By.ID, "__search"))  # open the search
+                box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")
+                box.send_keys(word)
 
-            def hits(drv, number=number):
-                links = [a.get_attribute("href") or "" for a in
-                         drv.find_elements(By.CSS_SELECTOR, ".md-search-result__item a")]
-                return links if any(f"notebooks/{number}" in link for link in links) else None
+                def hits(drv, number=number):
+                    links = [a.get_attribute("href") or "" for a in
+                             drv.find_elements(By.CSS_SELECTOR, ".md-search-result__item a")]
+                    return links if any(f"notebooks/{number}" in link for link in links) else None
 
-            try:
-                WebDriverWait(driver, WAIT).until(hits)
-            except Exception:
-                meta = driver.find_element(By.CSS_SELECTOR, ".md-search-result__meta").text
-                pytest.fail(f"typing {word!r} did not list chapter {number} (the result line says {meta!r})")
+                try:
+                    WebDriverWait(driver, WAIT).until(hits)
+                except Exception:
+                    meta = driver.find_element(By.CSS_SELECTOR, ".md-search-result__meta").text
+                    pytest.fail(f"typing {word!r} did not list chapter {number} (the result line says {meta!r})")
     finally:
-        driver.quit()
         server.shutdown()
-        shutil.rmtree(profile, ignore_errors=True)
