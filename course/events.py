@@ -24,7 +24,7 @@ callback             order  why there
 ``History``          -10    records loss, lr and the epoch row that later ones reuse
 (default)              0    ``LRSchedule``, ``GradientClip``, user callbacks
 ``ProgressBar``       10    shows the loss ``History`` read
-``LivePlot``          15    draws the epoch once ``val_metrics`` are in (course.live)
+``LivePlot``          15    draws the epoch from ``History``'s row (course.live)
 ``Checkpoint``        20    saves after ``History`` has recorded the epoch
 ``VisualDLLogger``    25    logs ``History``'s readings, after ``LRSchedule`` stepped
 ``PrintMetrics``      30    prints ``History``'s epoch row

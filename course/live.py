@@ -160,27 +160,32 @@ class LivePlot(Callback):
         self._maybe_draw()
 
     def after_epoch(self, state):
-        if self._current is None:
+        if not self._flush_rest(state):
             return
-        if self._count:
-            self._flush(state.step)
+        row = state.history.epochs[-1]   # the epoch's History row (NaN validation without a val_loader)
         curve = self._current
         curve.epoch_steps.append(state.step)
-        curve.val_loss.append(state.val_metrics.get("loss", math.nan))
-        curve.val_acc.append(state.val_metrics.get("acc", math.nan))
+        curve.val_loss.append(row["val_loss"])
+        curve.val_acc.append(row["val_acc"])
         self._dirty = True
         self._maybe_draw()
 
     def after_fit(self, state):
-        if self._current is None:
+        if not self._flush_rest(state):
             return
-        if self._count:
-            self._flush(state.step)
         self._current.done = True
         self._current = None
         self._dirty = True
         # In a kernel the cell-end hook draws the last frame; without one (enabled=True outside Jupyter) draw now.
         self._maybe_draw(force=self._hooked is None)
+
+    def _flush_rest(self, state) -> bool:
+        """Plot the steps of an unfinished window; False when no run is being followed (disabled)."""
+        if self._current is None:
+            return False
+        if self._count:
+            self._flush(state.step)
+        return True
 
     def _flush(self, step: int) -> None:
         curve = self._current

@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import multiprocessing
+import platform
 import shutil
 import sys
 import time
@@ -151,6 +152,21 @@ def write_table(rows: list[dict], sweep_dir: Path) -> None:
         lines.append(f"| {r['run']} | {r['status']} | {r['final_train_loss']:.4f} | {r['val_acc']:.4f} "
                      f"| {r['test_acc']:.4f} | {r['wall_seconds']:.0f} |")
     (sweep_dir / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_results_page(path, command: str, columns, rows, note: str = "", footer=()) -> str:
+    """A measurement script's record (``docs/sweeps/<name>/results.md``): a first line saying when, on
+    which Paddle and machine and by which ``command`` it was measured (then ``note``), a Markdown table
+    (``rows``: one list of already formatted cells per row) and ``footer`` lines. Writes it and returns it."""
+    import paddle   # only here: importing course.sweep does not load Paddle
+
+    head = (f"Measured {time.strftime('%Y-%m-%d')}, Paddle {paddle.__version__}, {platform.machine()}, "
+            f"`{command}`." + (f" {note}" if note else ""))
+    table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+             *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
+    text = "\n".join([head, "", *table, *footer]) + "\n"
+    Path(path).write_text(text, encoding="utf-8")
+    return text
 
 
 def read_table(path, overrides=()) -> list[dict]:

@@ -60,8 +60,35 @@ def minimal(tmp_path_factory):
     for name in LESSON_FILES:
         shutil.copy2(ROOT / name, folder / name)
     (folder / "notebooks").mkdir()
-    shutil.copy2(ROOT / "notebooks" / "00_quickstart.ipynb", folder / "notebooks")
+    for name in ("00_quickstart.ipynb", "2.8.5_visualdl.ipynb"):
+        shutil.copy2(ROOT / "notebooks" / name, folder / "notebooks")
     return python, folder
+
+
+def _open_in_bare_kernel(minimal, monkeypatch, name):
+    """``(python, folder, path, nb)``: notebook ``name`` of the copied course, read, with this process set to run
+    it in the bare environment's kernel."""
+    python, folder = minimal
+    _use_bare_kernel(python, folder, monkeypatch)
+    path = folder / "notebooks" / name
+    return python, folder, path, nbformat.read(path, as_version=4)
+
+
+def _use_bare_kernel(python, folder, monkeypatch) -> None:
+    for key, value in _bare_env(JUPYTER_PATH=str(python.parent.parent / "share" / "jupyter"),
+                                IPYTHONDIR=str(folder / ".ipython")).items():
+        monkeypatch.setenv(key, value)
+    for key in ("PYTHONPATH", "VIRTUAL_ENV", "MPLBACKEND"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def _execute(nb, path, saved, **options) -> None:
+    """Run ``nb`` (read from ``path``) in the bare kernel, in ``path``'s folder; keep the executed copy as ``saved``."""
+    try:
+        NotebookClient(nb, timeout=600, kernel_name=KERNEL, resources={"metadata": {"path": str(path.parent)}},
+                       **options).execute()
+    finally:
+        nbformat.write(nb, saved)
 
 
 def _bare_env(**extra) -> dict:
@@ -71,26 +98,28 @@ def _bare_env(**extra) -> dict:
 
 @pytest.mark.notebook
 def test_the_quickstart_runs_in_a_kernel_without_tqdm_or_visualdl(minimal, monkeypatch, out_dir):
-    python, folder = minimal
-    for key, value in _bare_env(JUPYTER_PATH=str(python.parent.parent / "share" / "jupyter"),
-                                IPYTHONDIR=str(folder / ".ipython")).items():
-        monkeypatch.setenv(key, value)
-    for key in ("PYTHONPATH", "VIRTUAL_ENV", "MPLBACKEND"):
-        monkeypatch.delenv(key, raising=False)
-    path = folder / "notebooks" / "00_quickstart.ipynb"
-    nb = nbformat.read(path, as_version=4)
+    python, folder, path, nb = _open_in_bare_kernel(minimal, monkeypatch, "00_quickstart.ipynb")
     nb.cells.append(nbformat.v4.new_code_cell(
         "import importlib.util, sys\n"
         "print('kernel', sys.executable, '| course from', course.__file__)\n"
         "assert importlib.util.find_spec('tqdm') is None and importlib.util.find_spec('visualdl') is None"))
-    try:
-        NotebookClient(nb, timeout=600, kernel_name=KERNEL, resources={"metadata": {"path": str(path.parent)}}).execute()
-    finally:
-        nbformat.write(nb, out_dir / path.name)
+    _execute(nb, path, out_dir / path.name)
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert f"kernel {python}" in text and f"course from {folder / 'course'}" in text
     # ProgressBar's fallback: one plain line per epoch (smoke mode: one epoch), naming the install once
     assert "epoch 1/1 | train loss" in text and "pip install tqdm" in text
+
+
+@pytest.mark.notebook
+def test_the_visualdl_notebook_says_what_to_install_instead_of_a_traceback(minimal, monkeypatch, out_dir):
+    """2.8.5 needs VisualDL: without it, its first code cell ends with one message naming the install."""
+    _, _, path, nb = _open_in_bare_kernel(minimal, monkeypatch, "2.8.5_visualdl.ipynb")
+    first = next(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code")
+    nb.cells = nb.cells[:first + 1]   # the cell that imports; nothing after it could run without VisualDL
+    _execute(nb, path, out_dir / "2.8.5_visualdl-without-visualdl.ipynb", allow_errors=True)
+    (error,) = [o for o in nb.cells[first].outputs if o.output_type == "error"]
+    assert error.ename == "SystemExit" and "pip install visualdl" in error.evalue, error
+    assert "most recent call last" not in "\n".join(error.traceback)   # the message alone, no stack of frames
 
 
 def test_the_main_job_trains_and_skips_visualdl_in_one_line(minimal, tmp_path):

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from course import Config, ConfigError
-from course.sweep import grid, read_table, run_name, run_sweep
+from course.sweep import grid, read_table, run_name, run_sweep, write_results_page
 
 from _helpers import ROOT, run_course, start_course
 
@@ -144,3 +144,13 @@ def test_read_table_gives_an_old_table_its_settings_from_the_overrides(tmp_path)
                                                                        ("sgd", 0.0001, "stalled")]
     assert rows[0]["test_acc"] == 0.985 and math.isnan(rows[1]["val_acc"])
 
+
+
+def test_write_results_page_says_when_and_how_it_was_measured(tmp_path):
+    path = tmp_path / "results.md"
+    text = write_results_page(path, "python docs/sweeps/x/measure.py", ["mode", "acc"], [["full", "0.9800"]],
+                              note="One seed.", footer=["", "done"])
+    assert path.read_text(encoding="utf-8") == text
+    head, blank, header, rule, row, *footer = text.splitlines()
+    assert head.startswith("Measured ") and head.endswith(", `python docs/sweeps/x/measure.py`. One seed.")
+    assert (blank, header, rule, row, footer) == ("", "| mode | acc |", "|---|---|", "| full | 0.9800 |", ["", "done"])

@@ -6,14 +6,13 @@ and the loss of the first batch before and after the first update at each rate. 
 
     python docs/sweeps/batch-size-lr/measure_batch_lr.py
 """
-import platform
-import time
 from pathlib import Path
 
 import course  # noqa: F401  (before paddle: Paddle 2.6's bundled zlib)
 import paddle
 import paddle.nn.functional as F
 from course import MNIST, NaNGuard, fit, make_loader, make_optimizer, set_seed
+from course.sweep import write_results_page
 
 HERE = Path(__file__).resolve().parent
 RATES = (0.01, 0.05, 0.1, 0.2)
@@ -47,15 +46,13 @@ def measure(smoke: bool) -> list:
 
 def main():
     rows = measure(smoke=False) + measure(smoke=True)
-    lines = [f"Measured {time.strftime('%Y-%m-%d')}, Paddle {paddle.__version__}, {platform.machine()}, "
-             "`python docs/sweeps/batch-size-lr/measure_batch_lr.py`. SGD, batch 100, one epoch, seed 0.", "",
-             "| mode | steps | lr | loss of the first batch: before | after the first step | val acc after the epoch | train loss |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['mode']} | {r['steps']} | {r['lr']} | {r['first batch before']:.4f} | "
-                     f"{r['after the first step']:.4f} | {r['val acc']:.4f} | {r['train loss']:.4f} |")
-    (HERE / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+    print(write_results_page(
+        HERE / "results.md", "python docs/sweeps/batch-size-lr/measure_batch_lr.py",
+        ["mode", "steps", "lr", "loss of the first batch: before", "after the first step", "val acc after the epoch",
+         "train loss"],
+        [[r["mode"], r["steps"], r["lr"], f"{r['first batch before']:.4f}", f"{r['after the first step']:.4f}",
+          f"{r['val acc']:.4f}", f"{r['train loss']:.4f}"] for r in rows],
+        note="SGD, batch 100, one epoch, seed 0."), end="")
 
 
 if __name__ == "__main__":

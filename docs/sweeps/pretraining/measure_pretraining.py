@@ -9,16 +9,14 @@ starting from the same random values in both; validation accuracy on the 10,000 
 
     python docs/sweeps/pretraining/measure_pretraining.py           # full and smoke
 """
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
 
 import course  # noqa: F401  (before paddle: Paddle 2.6's bundled zlib)
-import paddle
 from course import MNIST, evaluate, fit, make_loader, make_optimizer, set_seed
 from course.data import MNISTLoader, load_mnist
+from course.sweep import write_results_page
 
 HERE = Path(__file__).resolve().parent
 FT_N, FT_EPOCHS = 640, 3
@@ -63,20 +61,18 @@ def measure(smoke: bool) -> list:
 
 def main():
     rows = measure(smoke=False) + measure(smoke=True)
-    lines = [f"Measured {time.strftime('%Y-%m-%d')}, Paddle {paddle.__version__}, {platform.machine()}, "
-             "`python docs/sweeps/pretraining/measure_pretraining.py`.", "",
-             f"Validation accuracy after fine-tuning on {FT_N} images for {FT_EPOCHS} epochs "
-             f"({FT_EPOCHS * (FT_N // 64)} steps):", "",
-             "| mode | pretraining images (digits 5-9) | pretraining steps | seed | pretrained conv | from scratch | difference |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['mode']} | {r['pretrain_images']} | {r['pretrain_steps']} | {r['seed']} | {r['pretrained']:.4f} | "
-                     f"{r['scratch']:.4f} | {r['pretrained'] - r['scratch']:+.4f} |")
+    footer = []
     for mode in ("full", "smoke"):
         gains = [r["pretrained"] - r["scratch"] for r in rows if r["mode"] == mode]
-        lines.append(f"\n{mode}: mean difference {np.mean(gains):+.4f}, smallest {min(gains):+.4f}, largest {max(gains):+.4f}")
-    (HERE / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+        footer += ["", f"{mode}: mean difference {np.mean(gains):+.4f}, smallest {min(gains):+.4f}, largest {max(gains):+.4f}"]
+    print(write_results_page(
+        HERE / "results.md", "python docs/sweeps/pretraining/measure_pretraining.py",
+        ["mode", "pretraining images (digits 5-9)", "pretraining steps", "seed", "pretrained conv", "from scratch",
+         "difference"],
+        [[r["mode"], r["pretrain_images"], r["pretrain_steps"], r["seed"], f"{r['pretrained']:.4f}",
+          f"{r['scratch']:.4f}", f"{r['pretrained'] - r['scratch']:+.4f}"] for r in rows],
+        note=f"Validation accuracy after fine-tuning on {FT_N} images for {FT_EPOCHS} epochs "
+             f"({FT_EPOCHS * (FT_N // 64)} steps):", footer=footer), end="")
 
 
 if __name__ == "__main__":
