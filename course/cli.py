@@ -6,7 +6,7 @@
     python -m course export --checkpoint RUN_DIR_OR_FILE --format inference --out mnist_infer/model
     python -m course sweep --optimizer sgd,adam --lr 0.001,0.01 --num_epochs 1 --jobs 2
     python -m course lr-find --optimizer adam
-    python -m course dashboard [--logdir runs] [--port 8040] [--host 127.0.0.1]
+    python -m course dashboard [--logdir runs] [--port 8040] [--host 127.0.0.1] [--smoothing 0]
     python -m course homework generate
     python -m course grade 2-8 submissions/*.ipynb --out grades
 
@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--port", type=int, default=8040, metavar="INT")
     dashboard.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes the logs to the network")
     dashboard.add_argument("--language", default="zh", choices=("zh", "en"), help="dashboard UI language")
+    dashboard.add_argument("--smoothing", type=float, default=0.0, metavar="FLOAT",
+                           help="where the curves' smoothing slider starts, 0-0.99 (default 0: the logged "
+                                "values; VisualDL's own 0.6 bends per-epoch curves of a few points)")
 
     export = sub.add_parser("export", help="write a model's weights as .safetensors (safe to share: no code), "
                                            "or the model for Paddle Inference (--format inference)")
