@@ -5,7 +5,7 @@
     python -m course export --checkpoint RUN_DIR_OR_FILE --out mnist.safetensors
     python -m course export --checkpoint RUN_DIR_OR_FILE --format inference --out mnist_infer/model
     python -m course sweep --optimizer sgd,adam --lr 0.001,0.01 --num_epochs 1 --jobs 2
-    python -m course lr-find --optimizer adam
+    python -m course lr-find --optimizer adam     # -> runs/<time>-lr-find-adam-bs64/lr_finder.png
     python -m course dashboard [--logdir runs] [--port 8040] [--host 127.0.0.1] [--smoothing 0]
     python -m course homework generate
     python -m course grade 2-8 submissions/*.ipynb --out grades
@@ -16,8 +16,10 @@ Bad flags or values exit with status 2 and one line on stderr, no traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
+import time
 import warnings
 from dataclasses import fields
 
@@ -127,11 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     finder = sub.add_parser("lr-find", help="learning-rate range test: loss against a rising learning rate",
                             description="Raise the learning rate from --start_lr to --end_lr over "
                                         "--num_steps batches, plot the loss, suggest a rate.")
-    _add_config_flags(finder, only=("optimizer", "batch_size", "seed"))
+    _add_config_flags(finder, only=("optimizer", "batch_size", "seed", "out_dir", "run_name"))
     finder.add_argument("--start_lr", "--start-lr", type=float, default=1e-6, metavar="FLOAT")
     finder.add_argument("--end_lr", "--end-lr", type=float, default=1.0, metavar="FLOAT")
     finder.add_argument("--num_steps", "--num-steps", type=int, default=200, metavar="INT")
-    finder.add_argument("--out", default="lr_finder.png", metavar="PNG", help="where to save the plot")
+    finder.add_argument("--out", default=None, metavar="PNG",
+                        help="where to save the plot (default: lr_finder.png in a new run directory under "
+                             "--out_dir, beside lr_finder.json with the numbers)")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a saved checkpoint or .pdparams file")
     evaluate.add_argument("--checkpoint", required=True, metavar="PATH",
@@ -326,4 +330,16 @@ def lr_find_command(args: dict) -> None:
     result = lr_range_test(MNIST(), loader, args["optimizer"], args["start_lr"], args["end_lr"], args["num_steps"])
     print(f"{len(result.lrs)} steps ({result.stop_reason}); lowest smoothed loss at lr {result.min_loss_lr:.3g}")
     print(f"suggested learning rate for {args['optimizer']}: {result.suggestion:.3g}")
-    print(f"plot: {plot_lr_finder(result, path=args['out'])}")
+    if args["out"] is not None:
+        print(f"plot: {plot_lr_finder(result, path=args['out'])}")
+        return
+    # Like a training run: a directory of its own under --out_dir, never the current folder.
+    name = args["run_name"] or f"{time.strftime('%Y%m%d-%H%M%S')}-lr-find-{args['optimizer']}-bs{args['batch_size']}"
+    run_dir = RunDir.create(args["out_dir"], name)
+    settings = {k: args[k] for k in ("optimizer", "batch_size", "seed", "start_lr", "end_lr", "num_steps")}
+    run_dir.lr_finder_json.write_text(json.dumps({
+        "settings": settings, "stop_reason": result.stop_reason, "suggestion": result.suggestion,
+        "min_loss_lr": result.min_loss_lr, "lrs": result.lrs, "losses": result.losses,
+        "smoothed": result.smoothed}, indent=1), encoding="utf-8")
+    plot_lr_finder(result, path=run_dir.lr_finder_plot)
+    print(f"plot: {run_dir.lr_finder_plot}; numbers: {run_dir.lr_finder_json}")

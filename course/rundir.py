@@ -12,6 +12,9 @@ the sweep directory) holds::
     vdl/               VisualDL logs (python -m course dashboard --logdir runs)
     logs/              with ``--nproc N``: each process's output, workerlog.<rank> (paddle.distributed.launch)
 
+``python -m course lr-find`` writes a directory of its own the same way, holding
+``lr_finder.png`` (the plot) and ``lr_finder.json`` (settings, suggestion, the curve).
+
 Commands take "a run directory or a file in it" (``--resume``, ``--checkpoint``):
 ``RunDir.of(path)`` is the directory either way, ``checkpoint_file(path)`` the checkpoint
 (the path itself when it is a file: a ``.pdckpt``, ``.pdparams`` or ``.safetensors``).
@@ -29,6 +32,7 @@ from .errors import CheckpointError
 CONFIG, CHECKPOINT, WEIGHTS = "config.json", "checkpoint.pdckpt", "mnist.pdparams"
 METRICS, METRICS_CSV, LOSS_PLOT, CURVES_PLOT = "metrics.json", "metrics.csv", "loss.png", "curves.png"
 VISUALDL, LOGS = "vdl", "logs"
+LR_FINDER_PLOT, LR_FINDER_JSON = "lr_finder.png", "lr_finder.json"
 
 
 def checkpoint_file(path: str | os.PathLike, must_exist: bool = False) -> Path:
@@ -83,6 +87,8 @@ class RunDir:
     curves_plot = property(lambda self: self.path / CURVES_PLOT)
     visualdl = property(lambda self: self.path / VISUALDL)
     logs = property(lambda self: self.path / LOGS)
+    lr_finder_plot = property(lambda self: self.path / LR_FINDER_PLOT)
+    lr_finder_json = property(lambda self: self.path / LR_FINDER_JSON)
 
     @property
     def name(self) -> str:
