@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="data-parallel training in INT processes started by paddle.distributed.launch "
                             "(CPU processes over gloo, or one per GPU); the global batch stays --batch_size; "
                             "per-rank logs in RUN_DIR/logs/workerlog.N (default: 1, no launcher)")
+    train.add_argument("--verbose", action="store_true",
+                       help="also print the whole config (JSON) and the environment (CPU levers, threads); "
+                            "both are in the run directory either way (config.json, environment.txt)")
     # Internal: the directory `--nproc` made for the job, passed on to every launched process.
     train.add_argument("--run_dir", default=None, help=argparse.SUPPRESS)
 
@@ -206,13 +209,13 @@ def main(argv=None) -> int:
         # Each command checks its values before it imports Paddle (a few seconds): a bad value
         # answers as fast as a bad flag (tests/test_cli.py).
         if command == "train":
-            nproc, run_dir = args.pop("nproc"), args.pop("run_dir")
+            nproc, run_dir, verbose = args.pop("nproc"), args.pop("run_dir"), args.pop("verbose")
             config = train_config(args)
             if nproc != 1:
-                return launch_train(nproc, config, args)
+                return launch_train(nproc, config, args, verbose)
             from .run import train_run
 
-            results = train_run(config, resume=args["resume"], run_dir=run_dir)
+            results = train_run(config, resume=args["resume"], run_dir=run_dir, verbose=verbose)
             if results["stop_reason"].startswith("interrupted"):
                 return EXIT_INTERRUPTED  # results were written; tell scripts the run is incomplete
         elif command == "sweep":
@@ -258,7 +261,7 @@ def config_flags(args: dict) -> list[str]:
     return flags
 
 
-def launch_train(nproc: int, config: Config, args: dict) -> int:
+def launch_train(nproc: int, config: Config, args: dict, verbose: bool = False) -> int:
     """``train --nproc N``: make the run directory, then run ``paddle.distributed.launch`` on it.
 
     Each of the N processes runs ``course/worker.py train <the same flags> --run_dir RUN_DIR``;
@@ -277,7 +280,8 @@ def launch_train(nproc: int, config: Config, args: dict) -> int:
     env = distributed.launch_env(nproc, config.device)  # checked before a run directory exists
     resume = args.get("resume")
     run_dir = RunDir.of(resume) if resume else RunDir(make_run_dir(config))
-    worker_args = ["train", *config_flags(args)] + ([] if resume else ["--run_dir", str(run_dir)])
+    worker_args = (["train", *config_flags(args)] + ([] if resume else ["--run_dir", str(run_dir)])
+                   + (["--verbose"] if verbose else []))
     command = distributed.launch_command(nproc, worker_args, run_dir.logs)
     print(f"{nproc} processes: {' '.join(command)}", flush=True)
     print(f"per-rank logs: {run_dir.logs}/workerlog.<rank>; rank 0's output follows", flush=True)

@@ -20,11 +20,26 @@ def smoke_run(tmp_path_factory):
     return done, run_dir
 
 
-def test_train_prints_config_epochs_and_test_accuracy(smoke_run):
+def test_train_prints_a_short_header_epochs_and_test_accuracy(smoke_run):
+    import paddle
+
     done, run_dir = smoke_run
     lines = done.stdout.splitlines()
-    config = json.loads(lines[0].removeprefix("config: "))
-    assert config["train_subset"] == 2000 and config["num_epochs"] == 1  # smoke mode
+    # The header a student reads: device and versions, data, settings, the run directory; short lines.
+    header = lines[:lines.index(next(l for l in lines if l.startswith("epoch 1/1")))]
+    assert header == [
+        f"device cpu | paddle {paddle.__version__} | python {sys.version.split()[0]}",
+        "data: MNIST (embedded): train 2,000 images (train50k), validation 1,000, test 1,000",  # smoke mode
+        "training: adam lr 0.008 (onecycle), batch 64, 1 epoch, seed 0",
+        f"run directory: {run_dir} (all settings: config.json; environment: environment.txt)"]
+    assert max(len(l) for l in header[:3]) <= 100
+    assert "not applied" not in done.stdout and "\nenvironment:" not in done.stdout
+    # The details: always in the run directory.
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train_subset"] == 2000 and config["num_epochs"] == 1
+    environment = (run_dir / "environment.txt").read_text().splitlines()
+    assert environment[0].endswith(" started") and f"  paddle {paddle.__version__}" in environment
+    assert any(l.startswith("  CPU levers") for l in environment)
     assert any(l.startswith("epoch 1/1 | train loss") and "val loss" in l for l in lines)
     test_line = next(l for l in lines if l.startswith("test: loss"))
     assert f"run directory: {run_dir}" in done.stdout
@@ -33,9 +48,19 @@ def test_train_prints_config_epochs_and_test_accuracy(smoke_run):
     assert metrics["test"]["n"] == 1000 and metrics["test"]["acc"] > 0.5
 
 
+def test_train_verbose_prints_the_config_and_the_environment_line(tmp_path):
+    done = run_course("train", "--out_dir", tmp_path, "--run_name", "v", "--no-progress", "--no-visualdl",
+                      "--train_subset", "256", "--eval_subset", "100", "--verbose")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert json.loads(lines[0].removeprefix("config: ")) == json.loads((tmp_path / "v" / "config.json").read_text())
+    assert lines[1].startswith("environment: paddle ") and "CPU levers" in lines[1]
+    assert lines[2].startswith("device cpu | paddle ")
+
+
 def test_run_directory_holds_everything(smoke_run):
     _, run_dir = smoke_run
-    for name in ("config.json", "checkpoint.pdckpt", "mnist.pdparams", "metrics.json", "metrics.csv",
+    for name in ("config.json", "environment.txt", "checkpoint.pdckpt", "mnist.pdparams", "metrics.json", "metrics.csv",
                  "loss.png", "curves.png"):
         assert (run_dir / name).stat().st_size > 0, name
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
