@@ -176,7 +176,10 @@ def _train_run(config, resume, extra_callbacks, run_dir, verbose=False) -> dict:
     if verbose:
         print(f"config: {json.dumps(config.to_dict())}")
         print(f"environment: {environment}")
-    else:  # a broken installation is not a detail (course.device.describe)
+    else:
+        if world > 1:  # each rank's workerlog says which rank wrote it (notebooks/2.7 reads this line)
+            print(f"environment: paddle {paddle.__version__} | device {device} | rank {rank} of {world} processes")
+        # a broken installation is not a detail (course.device.describe)
         for warning in (part for part in environment.split(" | ") if part.startswith("WARNING")):
             print(warning)
 
