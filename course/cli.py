@@ -187,8 +187,23 @@ def train_config(args: dict) -> Config:
     args = dict(args)
     resume = args.pop("resume", None)
     if resume is not None:
-        return Config.load(RunDir.of(resume).config).replace(**args)
+        return Config.load(resumable(resume).config).replace(**args)
     return resolve_config(**args)
+
+
+def resumable(path) -> RunDir:
+    """The run directory ``--resume PATH`` names; a ``ConfigError`` saying what is wrong and what to
+    pass when there is none (checked before Paddle loads and before anything is written)."""
+    path = Path(path)
+    fix = ("pass a run directory that `python -m course train` wrote (runs/<name>) or its checkpoint.pdckpt, "
+           "or leave --resume out to start a new run.")
+    if not path.exists():
+        raise ConfigError(f"--resume {path}: no such run directory or file; {fix}")
+    run_dir = RunDir.of(path)
+    if not run_dir.config.is_file():
+        where = "is a directory without" if path.is_dir() else "is in a directory without"
+        raise ConfigError(f"--resume {path}: {where} config.json, so not a run directory; {fix}")
+    return run_dir
 
 
 def main(argv=None) -> int:

@@ -133,6 +133,26 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(args, message):
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+@pytest.mark.parametrize("where, message", [
+    ("no/such/run", "no such run directory or file"),
+    ("empty", "is a directory without config.json, so not a run directory"),
+    ("empty/checkpoint.pdckpt", "is in a directory without config.json, so not a run directory"),
+])
+def test_resume_from_no_run_is_one_line_naming_the_problem_and_the_fix_and_writes_nothing(tmp_path, where,
+                                                                                           message):
+    (tmp_path / "empty").mkdir()
+    if where.endswith(".pdckpt"):
+        (tmp_path / where).write_bytes(b"not a checkpoint")
+    before = sorted(tmp_path.rglob("*"))
+    done = run_course("train", "--resume", tmp_path / where, "--out_dir", tmp_path / "runs", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == "", done.stdout
+    (line,) = done.stderr.strip().splitlines()
+    assert line == (f"python -m course train: error: --resume {tmp_path / where}: {message}; pass a run directory "
+                    "that `python -m course train` wrote (runs/<name>) or its checkpoint.pdckpt, or leave "
+                    "--resume out to start a new run.")
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written: no run directory, no runs/
+
+
 # Paddle made unimportable: a command that imported it before checking its values would answer
 # with an ImportError traceback instead of its one-line error.
 WITHOUT_PADDLE = "import sys; sys.modules['paddle'] = None; from course.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -141,7 +161,7 @@ WITHOUT_PADDLE = "import sys; sys.modules['paddle'] = None; from course.cli impo
 @pytest.mark.parametrize("args, message", [
     (["train", "--lr=-1"], "lr must be a positive number"),
     (["train", "--nproc", "0"], "nproc must be at least 1"),
-    (["train", "--resume", "/no/such/run"], "cannot read run settings"),
+    (["train", "--resume", "/no/such/run"], "--resume /no/such/run: no such run directory or file"),
     (["evaluate", "--checkpoint", "x", "--batch_size", "0"], "batch_size must be at least 1"),
     (["evaluate", "--checkpoint", "/no/such/run"], "not found"),
     (["export", "--checkpoint", "/no/such/run", "--out", "x.safetensors"], "not found"),
