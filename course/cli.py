@@ -5,8 +5,8 @@
     python -m course export --checkpoint RUN_DIR_OR_FILE --out mnist.safetensors
     python -m course export --checkpoint RUN_DIR_OR_FILE --format inference --out mnist_infer/model
     python -m course sweep --optimizer sgd,adam --lr 0.001,0.01 --num_epochs 1 --jobs 2
-    python -m course lr-find --optimizer adam
-    python -m course dashboard [--logdir runs] [--port 8040] [--host 127.0.0.1]
+    python -m course lr-find --optimizer adam     # -> runs/<time>-lr-find-adam-bs64/lr_finder.png
+    python -m course dashboard [--logdir runs] [--port 8040] [--host 127.0.0.1] [--smoothing 0]
     python -m course homework generate
     python -m course grade 2-8 submissions/*.ipynb --out grades
 
@@ -16,8 +16,10 @@ Bad flags or values exit with status 2 and one line on stderr, no traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
+import time
 import warnings
 from dataclasses import fields
 
@@ -111,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="data-parallel training in INT processes started by paddle.distributed.launch "
                             "(CPU processes over gloo, or one per GPU); the global batch stays --batch_size; "
                             "per-rank logs in RUN_DIR/logs/workerlog.N (default: 1, no launcher)")
+    train.add_argument("--verbose", action="store_true",
+                       help="also print the whole config (JSON) and the environment (CPU levers, threads); "
+                            "both are in the run directory either way (config.json, environment.txt)")
     # Internal: the directory `--nproc` made for the job, passed on to every launched process.
     train.add_argument("--run_dir", default=None, help=argparse.SUPPRESS)
 
@@ -127,11 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     finder = sub.add_parser("lr-find", help="learning-rate range test: loss against a rising learning rate",
                             description="Raise the learning rate from --start_lr to --end_lr over "
                                         "--num_steps batches, plot the loss, suggest a rate.")
-    _add_config_flags(finder, only=("optimizer", "batch_size", "seed"))
+    _add_config_flags(finder, only=("optimizer", "batch_size", "seed", "out_dir", "run_name"))
     finder.add_argument("--start_lr", "--start-lr", type=float, default=1e-6, metavar="FLOAT")
     finder.add_argument("--end_lr", "--end-lr", type=float, default=1.0, metavar="FLOAT")
     finder.add_argument("--num_steps", "--num-steps", type=int, default=200, metavar="INT")
-    finder.add_argument("--out", default="lr_finder.png", metavar="PNG", help="where to save the plot")
+    finder.add_argument("--out", default=None, metavar="PNG",
+                        help="where to save the plot (default: lr_finder.png in a new run directory under "
+                             "--out_dir, beside lr_finder.json with the numbers)")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a saved checkpoint or .pdparams file")
     evaluate.add_argument("--checkpoint", required=True, metavar="PATH",
@@ -147,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--port", type=int, default=8040, metavar="INT")
     dashboard.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes the logs to the network")
     dashboard.add_argument("--language", default="zh", choices=("zh", "en"), help="dashboard UI language")
+    dashboard.add_argument("--smoothing", type=float, default=0.0, metavar="FLOAT",
+                           help="where the curves' smoothing slider starts, 0-0.99 (default 0: the logged "
+                                "values; VisualDL's own 0.6 bends per-epoch curves of a few points)")
 
     export = sub.add_parser("export", help="write a model's weights as .safetensors (safe to share: no code), "
                                            "or the model for Paddle Inference (--format inference)")
@@ -177,8 +187,23 @@ def train_config(args: dict) -> Config:
     args = dict(args)
     resume = args.pop("resume", None)
     if resume is not None:
-        return Config.load(RunDir.of(resume).config).replace(**args)
+        return Config.load(resumable(resume).config).replace(**args)
     return resolve_config(**args)
+
+
+def resumable(path) -> RunDir:
+    """The run directory ``--resume PATH`` names; a ``ConfigError`` saying what is wrong and what to
+    pass when there is none (checked before Paddle loads and before anything is written)."""
+    path = Path(path)
+    fix = ("pass a run directory that `python -m course train` wrote (runs/<name>) or its checkpoint.pdckpt, "
+           "or leave --resume out to start a new run.")
+    if not path.exists():
+        raise ConfigError(f"--resume {path}: no such run directory or file; {fix}")
+    run_dir = RunDir.of(path)
+    if not run_dir.config.is_file():
+        where = "is a directory without" if path.is_dir() else "is in a directory without"
+        raise ConfigError(f"--resume {path}: {where} config.json, so not a run directory; {fix}")
+    return run_dir
 
 
 def main(argv=None) -> int:
@@ -199,13 +224,13 @@ def main(argv=None) -> int:
         # Each command checks its values before it imports Paddle (a few seconds): a bad value
         # answers as fast as a bad flag (tests/test_cli.py).
         if command == "train":
-            nproc, run_dir = args.pop("nproc"), args.pop("run_dir")
+            nproc, run_dir, verbose = args.pop("nproc"), args.pop("run_dir"), args.pop("verbose")
             config = train_config(args)
             if nproc != 1:
-                return launch_train(nproc, config, args)
+                return launch_train(nproc, config, args, verbose)
             from .run import train_run
 
-            results = train_run(config, resume=args["resume"], run_dir=run_dir)
+            results = train_run(config, resume=args["resume"], run_dir=run_dir, verbose=verbose)
             if results["stop_reason"].startswith("interrupted"):
                 return EXIT_INTERRUPTED  # results were written; tell scripts the run is incomplete
         elif command == "sweep":
@@ -251,7 +276,7 @@ def config_flags(args: dict) -> list[str]:
     return flags
 
 
-def launch_train(nproc: int, config: Config, args: dict) -> int:
+def launch_train(nproc: int, config: Config, args: dict, verbose: bool = False) -> int:
     """``train --nproc N``: make the run directory, then run ``paddle.distributed.launch`` on it.
 
     Each of the N processes runs ``course/worker.py train <the same flags> --run_dir RUN_DIR``;
@@ -270,7 +295,8 @@ def launch_train(nproc: int, config: Config, args: dict) -> int:
     env = distributed.launch_env(nproc, config.device)  # checked before a run directory exists
     resume = args.get("resume")
     run_dir = RunDir.of(resume) if resume else RunDir(make_run_dir(config))
-    worker_args = ["train", *config_flags(args)] + ([] if resume else ["--run_dir", str(run_dir)])
+    worker_args = (["train", *config_flags(args)] + ([] if resume else ["--run_dir", str(run_dir)])
+                   + (["--verbose"] if verbose else []))
     command = distributed.launch_command(nproc, worker_args, run_dir.logs)
     print(f"{nproc} processes: {' '.join(command)}", flush=True)
     print(f"per-rank logs: {run_dir.logs}/workerlog.<rank>; rank 0's output follows", flush=True)
@@ -323,4 +349,16 @@ def lr_find_command(args: dict) -> None:
     result = lr_range_test(MNIST(), loader, args["optimizer"], args["start_lr"], args["end_lr"], args["num_steps"])
     print(f"{len(result.lrs)} steps ({result.stop_reason}); lowest smoothed loss at lr {result.min_loss_lr:.3g}")
     print(f"suggested learning rate for {args['optimizer']}: {result.suggestion:.3g}")
-    print(f"plot: {plot_lr_finder(result, path=args['out'])}")
+    if args["out"] is not None:
+        print(f"plot: {plot_lr_finder(result, path=args['out'])}")
+        return
+    # Like a training run: a directory of its own under --out_dir, never the current folder.
+    name = args["run_name"] or f"{time.strftime('%Y%m%d-%H%M%S')}-lr-find-{args['optimizer']}-bs{args['batch_size']}"
+    run_dir = RunDir.create(args["out_dir"], name)
+    settings = {k: args[k] for k in ("optimizer", "batch_size", "seed", "start_lr", "end_lr", "num_steps")}
+    run_dir.lr_finder_json.write_text(json.dumps({
+        "settings": settings, "stop_reason": result.stop_reason, "suggestion": result.suggestion,
+        "min_loss_lr": result.min_loss_lr, "lrs": result.lrs, "losses": result.losses,
+        "smoothed": result.smoothed}, indent=1), encoding="utf-8")
+    plot_lr_finder(result, path=run_dir.lr_finder_plot)
+    print(f"plot: {run_dir.lr_finder_plot}; numbers: {run_dir.lr_finder_json}")

@@ -121,9 +121,9 @@ def mkl_amd_applies() -> tuple[bool, str]:
     """``(applies, why)`` for the MKL dispatch lever on this machine, ignoring the switch."""
     vendor = cpu_vendor()
     if vendor != "AuthenticAMD":
-        return False, f"CPU vendor {vendor or 'unknown'}, not AMD"
+        return False, f"CPU vendor {vendor or 'unknown'}; it is for AMD CPUs"
     if paddle_is_gpu_wheel():
-        return False, "paddlepaddle-gpu installed"
+        return False, "paddlepaddle-gpu: its convolutions do not run in MKL"
     return True, "AMD CPU, Paddle CPU wheel (MKL 2019)"
 
 
@@ -132,7 +132,8 @@ def set_mkl_env() -> str:
 
     Does nothing when the lever is switched off, the CPU is not AMD, the GPU wheel is installed,
     the user already set the variable, or ``paddle`` is already imported (too late for MKL).
-    Returns what happened, one short phrase (also what :func:`describe` reports).
+    Returns what happened, one short phrase (also what :func:`describe` reports). A lever that
+    does not apply here is "not needed", one that came too late "not set": states, not failures.
     """
     try:
         if not lever_on("mkl_amd"):
@@ -141,11 +142,11 @@ def set_mkl_env() -> str:
         return "off"  # a bad switch value: describe() raises it where the run header is printed
     applies, why = mkl_amd_applies()
     if not applies:
-        return f"not applied ({why})"
+        return f"not needed ({why})"
     if MKL_ENV in os.environ:
         return f"{MKL_ENV}={os.environ[MKL_ENV]} (already in the environment: kept)"
     if "paddle" in sys.modules:
-        return "not applied (paddle was imported before course)"
+        return "not set (paddle was imported before course, when MKL had already read its settings)"
     os.environ[MKL_ENV] = MKL_VALUE
     return f"{MKL_ENV}={MKL_VALUE} ({why})"
 

@@ -11,7 +11,25 @@ child process, with the options a course needs set explicitly:
   that carries no ``Accept-Language`` header (``curl``, many proxies), because
   it picks the language from that header;
 - run names relative to the log directory's parent (``runs/<run>/vdl``), not
-  absolute paths, by starting the server in that parent.
+  absolute paths, by starting the server in that parent;
+- the address printed is the scalar (curves) page, ``.../app/scalar``: VisualDL's
+  ``/app`` goes to the first entry of ``/api/component_tabs``, which the server
+  builds from a Python set, so it lands on whichever tab the string hashes put
+  first (the hyper-parameter page, as often as not);
+- the curves' smoothing starts at ``smoothing`` (default 0, the logged values).
+  VisualDL has one smoothing slider for every chart and starts it at 0.6 (an
+  exponential moving average, debiased). The charts with the fewest points are
+  the per-epoch ones (``epoch/*``, one point per epoch: 3 in the main job), and on
+  3 points 0.6 moves the last one far off: the smoothed final lr reads 2.6e-3
+  where the logged one is 8e-7. The per-step ``train/*`` curves (hundreds of
+  points) are noisier at 0; a student raises the slider for them.
+  The page reads the slider's start from ``?smoothing=`` in its address, but its
+  navigation bar drops the query before the lazily loaded scalar page reads it,
+  so the value is set where the page keeps it: the browser's localStorage key
+  ``scalar_smoothing``. The server is VisualDL's own (``visualdl.server.app``),
+  started through ``_SERVER`` below, which adds one script to the HTML it serves;
+  the script sets the key only when this value differs from the one it set last,
+  so a student's own slider setting is kept from visit to visit.
 
 ``serve`` blocks until Ctrl-C (the CLI); ``start_dashboard`` returns at once
 with a ``Dashboard`` whose ``stop()`` ends the server (notebooks/2.8.5_visualdl.ipynb).
@@ -35,6 +53,35 @@ from .errors import CourseError
 DEFAULT_PORT = 8040  # VisualDL's own default
 DEFAULT_HOST = "127.0.0.1"
 LANGUAGES = ("zh", "en")  # what VisualDL 2.5.3 supports
+DEFAULT_SMOOTHING = 0.0   # see the module docstring
+
+# The child process: VisualDL's server (its own argument parser and app) with one after-request
+# hook that puts the smoothing script into the page's HTML. argv: SMOOTHING, then VisualDL's arguments.
+_SERVER = """
+import sys
+from visualdl.server import app as vdl
+
+smoothing = sys.argv.pop(1)
+script = ('<script>try{if(localStorage.getItem("course_smoothing")!=="%s"){'
+          'localStorage.setItem("scalar_smoothing","%s");localStorage.setItem("course_smoothing","%s")}'
+          '}catch(e){}</script>' % (smoothing, smoothing, smoothing))
+create_app = vdl.create_app
+
+def create_app_with_smoothing(args):
+    app = create_app(args)
+
+    @app.after_request
+    def set_smoothing(response):
+        if response.mimetype == "text/html" and not response.direct_passthrough:
+            page = response.get_data(as_text=True)
+            if "<head>" in page:
+                response.set_data(page.replace("<head>", "<head>" + script, 1))
+        return response
+    return app
+
+vdl.create_app = create_app_with_smoothing
+vdl.main()
+"""
 
 
 class DashboardError(CourseError, RuntimeError):
@@ -88,7 +135,11 @@ class Dashboard:
     Attributes
     ----------
     url : str
-        The dashboard's address, e.g. ``http://127.0.0.1:8040/app`` (its API is under ``url + '/api'``).
+        The dashboard's root, e.g. ``http://127.0.0.1:8040/app`` (its API is under ``url + '/api'``).
+    page : str
+        The address to open: the scalar (curves) page, ``url + '/scalar'``.
+    smoothing : float
+        The curves' smoothing the page starts with.
     logdir : pathlib.Path
         The log directory it serves.
     runs : list of pathlib.Path
@@ -99,8 +150,10 @@ class Dashboard:
         The server's own output while it runs (deleted by ``stop()``).
     """
 
-    def __init__(self, url: str, logdir: Path, runs: list, process: subprocess.Popen, log_path: Path):
+    def __init__(self, url: str, logdir: Path, runs: list, process: subprocess.Popen, log_path: Path,
+                 smoothing: float = DEFAULT_SMOOTHING):
         self.url, self.logdir, self.runs, self.process, self.log_path = url, logdir, runs, process, log_path
+        self.page, self.smoothing = url + "/scalar", smoothing
 
     @property
     def running(self) -> bool:
@@ -136,11 +189,11 @@ class Dashboard:
         return f"Dashboard(url={self.url!r}, logdir={str(self.logdir)!r}, runs={len(self.runs)}, {state})"
 
     def _repr_html_(self):  # a clickable link when a notebook cell ends with the object
-        return f'<a href="{self.url}" target="_blank">VisualDL: {self.url}</a> ({len(self.runs)} runs)'
+        return f'<a href="{self.page}" target="_blank">VisualDL: {self.page}</a> ({len(self.runs)} runs)'
 
 
 def start(logdir="runs", port: int | None = None, host: str = DEFAULT_HOST, language: str = "zh",
-          timeout: float = 60.0) -> Dashboard:
+          timeout: float = 60.0, smoothing: float = DEFAULT_SMOOTHING) -> Dashboard:
     """Start VisualDL on ``logdir`` in a child process and wait (at most ``timeout`` s) until it answers.
 
     Parameters
@@ -153,6 +206,9 @@ def start(logdir="runs", port: int | None = None, host: str = DEFAULT_HOST, lang
         Address to bind; ``0.0.0.0`` exposes the logs to the network.
     language
         ``zh`` or ``en``: the UI language for every visitor (see the module docstring).
+    smoothing
+        Where the curves' smoothing slider starts, 0 to 0.99 (default 0: the logged values;
+        see the module docstring).
 
     Returns
     -------
@@ -161,6 +217,9 @@ def start(logdir="runs", port: int | None = None, host: str = DEFAULT_HOST, lang
     """
     if language not in LANGUAGES:
         raise DashboardError(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}.")
+    if not (isinstance(smoothing, (int, float)) and 0 <= smoothing <= 0.99):
+        raise DashboardError(f"smoothing must be a number from 0 to 0.99 (VisualDL's slider), got {smoothing!r}.")
+    smoothing = round(float(smoothing), 2)  # the slider's step
     logdir = Path(logdir).resolve()
     runs = find_runs(logdir)
     if port is None:
@@ -174,14 +233,14 @@ def start(logdir="runs", port: int | None = None, host: str = DEFAULT_HOST, lang
     url = f"http://{shown}:{port}/app"
 
     log_file = tempfile.NamedTemporaryFile("wb", prefix="course-dashboard-", suffix=".log", delete=False)
-    command = [sys.executable, "-m", "visualdl.server.app", "--logdir", logdir.name or str(logdir),
+    command = [sys.executable, "-c", _SERVER, f"{smoothing:g}", "--logdir", logdir.name or str(logdir),
                "--host", host, "--port", str(port), "--language", language, "--disable-telemetry"]
     # Own session: a Ctrl-C in the terminal or a notebook kernel interrupt reaches only
     # this process, which then stops the server itself (no half-printed child traceback).
     process = subprocess.Popen(command, cwd=logdir.parent, stdin=subprocess.DEVNULL, stdout=log_file,
                                stderr=subprocess.STDOUT, start_new_session=True)
     log_file.close()
-    dashboard = Dashboard(url, logdir, runs, process, Path(log_file.name))
+    dashboard = Dashboard(url, logdir, runs, process, Path(log_file.name), smoothing)
     atexit.register(dashboard.stop)
     try:
         _wait_until_alive(dashboard, f"http://{shown}:{port}/alive", timeout)
@@ -210,7 +269,7 @@ def _wait_until_alive(dashboard: Dashboard, alive_url: str, timeout: float) -> N
 
 
 def start_dashboard(logdir="runs", port: int | None = None, host: str = DEFAULT_HOST, language: str = "zh",
-                    timeout: float = 60.0) -> Dashboard:
+                    timeout: float = 60.0, smoothing: float = DEFAULT_SMOOTHING) -> Dashboard:
     """From a notebook: start the dashboard in the background, print where to open it, return it.
 
     Same parameters as ``start``. Call ``.stop()`` on the result when done (it
@@ -218,20 +277,28 @@ def start_dashboard(logdir="runs", port: int | None = None, host: str = DEFAULT_
     not reachable from your browser; use its built-in VisualDL tab instead,
     with the log directory set there (the message says which).
     """
-    dashboard = start(logdir, port, host, language, timeout)
-    print(f"VisualDL dashboard: {dashboard.url}  ({len(dashboard.runs)} runs under {dashboard.logdir})\n"
+    dashboard = start(logdir, port, host, language, timeout, smoothing)
+    print(f"VisualDL dashboard: {dashboard.page}  ({len(dashboard.runs)} runs under {dashboard.logdir})\n"
           f"  Open it in a browser on this machine; stop it with .stop().\n"
+          f"  {_smoothing_note(smoothing)}\n"
           f"  On AI Studio that address is not reachable from your browser: open the built-in VisualDL tab "
           f"(left sidebar, 可视化 / Visualization), set its log directory (logdir) to {dashboard.logdir}, "
           f"start the service there and open it.")
     return dashboard
 
 
+def _smoothing_note(smoothing: float) -> str:
+    return (f"Curves start with smoothing {smoothing:g} (the slider on the left, 平滑度 / Smoothing): per-epoch "
+            f"curves have one point per epoch, and VisualDL's usual 0.6 bends them; raise it for the noisy "
+            f"per-step train/ curves.")
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def serve(logdir="runs", port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, language: str = "zh") -> int:
+def serve(logdir="runs", port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, language: str = "zh",
+          smoothing: float = DEFAULT_SMOOTHING) -> int:
     """``python -m course dashboard``: run the dashboard until Ctrl-C (or SIGTERM); returns exit status 0.
 
     Raises ``DashboardError`` (the CLI prints it as one line, exit 2) when it cannot start
@@ -240,11 +307,11 @@ def serve(logdir="runs", port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, lan
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server too
     dashboard = None
     try:
-        dashboard = start(logdir, port, host, language)
-        print(f"VisualDL dashboard for {dashboard.logdir} ({len(dashboard.runs)} runs): {dashboard.url}"
+        dashboard = start(logdir, port, host, language, smoothing=smoothing)
+        print(f"VisualDL dashboard for {dashboard.logdir} ({len(dashboard.runs)} runs): {dashboard.page}"
               + ("  (bound to all interfaces: anyone who reaches this port sees the logs)"
                  if host in ("0.0.0.0", "::", "") else "")
-              + "\nPress Ctrl-C to stop.", flush=True)
+              + f"\n{_smoothing_note(smoothing)}\nPress Ctrl-C to stop.", flush=True)
         status = dashboard.process.wait()
         raise DashboardError(f"the VisualDL server stopped on its own (status {status}): "
                              f"{dashboard.log_tail() or 'no output'}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import time
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from .losses import make_loss
 from .model import MNIST
 from .optim import check_available, make_optimizer, make_scheduler
 from .plots import plot, plot_history
-from .rundir import RunDir
+from .rundir import CONFIG, ENVIRONMENT, RunDir
 from .tensors import unwrap
 from .train import evaluate, fit
 from .visualdl_log import VisualDLLogger, visualdl_missing
@@ -131,7 +132,7 @@ def prepare_run_dir(config: Config, resume=None, run_dir=None, is_main: bool = T
 
 # --------------------------------------------------------------------------- the job
 def train_run(config: Config, resume: str | os.PathLike | None = None, extra_callbacks=(),
-              run_dir: str | os.PathLike | None = None) -> dict:
+              run_dir: str | os.PathLike | None = None, verbose: bool = False) -> dict:
     """Train, evaluate on the test set and write a run directory; returns ``metrics.json``'s content.
 
     ``resume``: a run directory (or its checkpoint file) to continue in place;
@@ -139,16 +140,19 @@ def train_run(config: Config, resume: str | os.PathLike | None = None, extra_cal
     ``extra_callbacks``: added to the run's own (benchmarks and sweeps use this).
     ``run_dir``: an existing, empty directory to write into instead of a new one under
     ``config.out_dir`` (``python -m course train --nproc N`` makes it before it starts the job).
+    ``verbose``: the run header also prints the whole config (JSON) and the environment line
+    (CPU levers, threads, process advice); both are in the run directory either way
+    (``config.json``, ``environment.txt``).
 
     The device and seeds come from ``config``; the caller's default device and global random
     generators are the same afterwards. Under ``paddle.distributed.launch`` every process runs
     this; only rank 0 writes (``course.distributed``) and ``run_dir`` is ``None`` in the others' results.
     """
     with preserve_global_state():
-        return _train_run(config, resume, extra_callbacks, run_dir)
+        return _train_run(config, resume, extra_callbacks, run_dir, verbose)
 
 
-def _train_run(config, resume, extra_callbacks, run_dir) -> dict:
+def _train_run(config, resume, extra_callbacks, run_dir, verbose=False) -> dict:
     started = time.perf_counter()
     device = use_device(distributed.rank_device(config.device))
     rank, world = distributed.init(device)
@@ -166,11 +170,22 @@ def _train_run(config, resume, extra_callbacks, run_dir) -> dict:
         print(missing[:-1] + "; the run's numbers are still in metrics.csv and its plots.")
         config = config.replace(visualdl=False)
     run_dir = prepare_run_dir(config, resume, run_dir, main)
-    print(f"config: {json.dumps(config.to_dict())}")
-    print(f"environment: {describe(device)}" + (f" | rank {rank} of {world} processes" if world > 1 else ""))
+    environment = describe(device) + (f" | rank {rank} of {world} processes" if world > 1 else "")
+    if run_dir is not None:
+        write_environment(run_dir, environment, resumed=resume is not None)
+    if verbose:
+        print(f"config: {json.dumps(config.to_dict())}")
+        print(f"environment: {environment}")
+    else:
+        if world > 1:  # each rank's workerlog says which rank wrote it (notebooks/2.7 reads this line)
+            print(f"environment: paddle {paddle.__version__} | device {device} | rank {rank} of {world} processes")
+        # a broken installation is not a detail (course.device.describe)
+        for warning in (part for part in environment.split(" | ") if part.startswith("WARNING")):
+            print(warning)
 
     set_seed(config.seed)
     train_loader, val_loader, test_loader = build_loaders(config)
+    print_header(config, device, (train_loader, val_loader, test_loader), run_dir, verbose)
     model = build_model(config)
     optimizer, scheduler = build_optimizer(config, model, len(train_loader))
     callbacks = build_callbacks(config, main, run_dir=run_dir, scheduler=scheduler) + list(extra_callbacks)
@@ -194,6 +209,32 @@ def _train_run(config, resume, extra_callbacks, run_dir) -> dict:
         write_outputs(run_dir, model, history, results)
     report(results, history, run_dir)
     return results
+
+
+def print_header(config: Config, device: str, loaders, run_dir: RunDir | None, verbose: bool) -> None:
+    """The run header a student reads: what trains on what, where, and where the run goes.
+
+    The details (every setting, CPU levers and threads, the advice on ``--nproc``) are in the
+    run directory's ``config.json`` and ``environment.txt``, and printed with ``--verbose``.
+    """
+    sizes = [getattr(getattr(loader, "loader", loader), "num_samples", None) for loader in loaders]
+    data = f"MNIST from {config.data_dir}" if config.data_dir else "MNIST (embedded)"
+    parts = [f"train {sizes[0]:,} images ({config.train_split})"] + ([f"validation {sizes[1]:,}"] if sizes[1] else [])
+    parts.append(f"test {sizes[2]:,}")
+    print(f"device {device} | paddle {paddle.__version__} | python {platform.python_version()}")
+    print(f"data: {data}: {', '.join(parts)}")
+    print(f"training: {config.optimizer} lr {config.lr:g} ({config.schedule}), batch {config.batch_size}, "
+          f"{config.num_epochs} epoch{'s' if config.num_epochs != 1 else ''}, seed {config.seed}")
+    if run_dir is not None:
+        print(f"run directory: {run_dir.path} (all settings: {CONFIG}; environment: {ENVIRONMENT})", flush=True)
+
+
+def write_environment(run_dir: RunDir, environment: str, resumed: bool) -> None:
+    """``environment.txt``: one block per start of the run (a resumed run appends), one item a line."""
+    lines = [f"{time.strftime('%Y-%m-%d %H:%M:%S')} {'resumed' if resumed else 'started'}"]
+    lines += [f"  {part}" for part in environment.split(" | ")]
+    with open(run_dir.environment, "a" if resumed else "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def report(results: dict, history: History, run_dir: RunDir | None) -> None:

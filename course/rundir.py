@@ -4,6 +4,7 @@ A run directory (written by ``course.run.train_run``, one per run, a sweep's run
 the sweep directory) holds::
 
     config.json        the resolved settings
+    environment.txt    Paddle, device, CPU levers, threads, Python: one block per start (resume appends)
     checkpoint.pdckpt  model + optimizer + history after the last finished epoch (resume from it)
     mnist.pdparams     the trained weights, loadable the lesson's way (model.load_dict(paddle.load(...)))
     metrics.json       per-epoch metrics, the logged losses, test loss / accuracy, wall time, environment
@@ -11,6 +12,9 @@ the sweep directory) holds::
     loss.png           the course's loss curve; curves.png: loss and accuracy per epoch
     vdl/               VisualDL logs (python -m course dashboard --logdir runs)
     logs/              with ``--nproc N``: each process's output, workerlog.<rank> (paddle.distributed.launch)
+
+``python -m course lr-find`` writes a directory of its own the same way, holding
+``lr_finder.png`` (the plot) and ``lr_finder.json`` (settings, suggestion, the curve).
 
 Commands take "a run directory or a file in it" (``--resume``, ``--checkpoint``):
 ``RunDir.of(path)`` is the directory either way, ``checkpoint_file(path)`` the checkpoint
@@ -28,7 +32,8 @@ from .errors import CheckpointError
 
 CONFIG, CHECKPOINT, WEIGHTS = "config.json", "checkpoint.pdckpt", "mnist.pdparams"
 METRICS, METRICS_CSV, LOSS_PLOT, CURVES_PLOT = "metrics.json", "metrics.csv", "loss.png", "curves.png"
-VISUALDL, LOGS = "vdl", "logs"
+VISUALDL, LOGS, ENVIRONMENT = "vdl", "logs", "environment.txt"
+LR_FINDER_PLOT, LR_FINDER_JSON = "lr_finder.png", "lr_finder.json"
 
 
 def checkpoint_file(path: str | os.PathLike, must_exist: bool = False) -> Path:
@@ -83,6 +88,9 @@ class RunDir:
     curves_plot = property(lambda self: self.path / CURVES_PLOT)
     visualdl = property(lambda self: self.path / VISUALDL)
     logs = property(lambda self: self.path / LOGS)
+    environment = property(lambda self: self.path / ENVIRONMENT)
+    lr_finder_plot = property(lambda self: self.path / LR_FINDER_PLOT)
+    lr_finder_json = property(lambda self: self.path / LR_FINDER_JSON)
 
     @property
     def name(self) -> str:

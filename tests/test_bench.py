@@ -3,7 +3,10 @@
 Figures are not checked (quick mode measures nothing representative): only that each script
 finishes, writes its JSON record where ``--out`` says (a temporary folder, never ``bench/results/``
 or ``docs/``), and that ``bench/run_all.py`` builds its page from those records.
-A quick run trains on a small slice for up to a minute: marked slow.
+A quick run trains on a small slice for up to a minute: marked slow. Marked ``once`` too: a script
+crashes (or not) the same way on every Python and both Paddle lines' CI legs, the benchmarks are
+measured and recorded on the newest Paddle only (docs/benchmarks.md), and the quick runs took
+about 5 minutes a leg under load; CI's leg 1 runs them, the other legs deselect them (setup.cfg).
 """
 import json
 import subprocess
@@ -34,6 +37,7 @@ def test_every_script_is_checked():
 
 
 @pytest.mark.slow
+@pytest.mark.once
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_quick_mode_runs_and_writes_its_record(name, records):
     out = records / f"{name}.json"
@@ -48,6 +52,7 @@ def test_quick_mode_runs_and_writes_its_record(name, records):
 
 
 @pytest.mark.slow
+@pytest.mark.once
 def test_run_all_builds_the_page_from_the_records(records):
     written = sorted(p.stem for p in records.glob("*.json"))
     if not written:

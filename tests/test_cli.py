@@ -20,11 +20,26 @@ def smoke_run(tmp_path_factory):
     return done, run_dir
 
 
-def test_train_prints_config_epochs_and_test_accuracy(smoke_run):
+def test_train_prints_a_short_header_epochs_and_test_accuracy(smoke_run):
+    import paddle
+
     done, run_dir = smoke_run
     lines = done.stdout.splitlines()
-    config = json.loads(lines[0].removeprefix("config: "))
-    assert config["train_subset"] == 2000 and config["num_epochs"] == 1  # smoke mode
+    # The header a student reads: device and versions, data, settings, the run directory; short lines.
+    header = lines[:lines.index(next(l for l in lines if l.startswith("epoch 1/1")))]
+    assert header == [
+        f"device cpu | paddle {paddle.__version__} | python {sys.version.split()[0]}",
+        "data: MNIST (embedded): train 2,000 images (train50k), validation 1,000, test 1,000",  # smoke mode
+        "training: adam lr 0.008 (onecycle), batch 64, 1 epoch, seed 0",
+        f"run directory: {run_dir} (all settings: config.json; environment: environment.txt)"]
+    assert max(len(l) for l in header[:3]) <= 100
+    assert "not applied" not in done.stdout and "\nenvironment:" not in done.stdout
+    # The details: always in the run directory.
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train_subset"] == 2000 and config["num_epochs"] == 1
+    environment = (run_dir / "environment.txt").read_text().splitlines()
+    assert environment[0].endswith(" started") and f"  paddle {paddle.__version__}" in environment
+    assert any(l.startswith("  CPU levers") for l in environment)
     assert any(l.startswith("epoch 1/1 | train loss") and "val loss" in l for l in lines)
     test_line = next(l for l in lines if l.startswith("test: loss"))
     assert f"run directory: {run_dir}" in done.stdout
@@ -33,9 +48,19 @@ def test_train_prints_config_epochs_and_test_accuracy(smoke_run):
     assert metrics["test"]["n"] == 1000 and metrics["test"]["acc"] > 0.5
 
 
+def test_train_verbose_prints_the_config_and_the_environment_line(tmp_path):
+    done = run_course("train", "--out_dir", tmp_path, "--run_name", "v", "--no-progress", "--no-visualdl",
+                      "--train_subset", "256", "--eval_subset", "100", "--verbose")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert json.loads(lines[0].removeprefix("config: ")) == json.loads((tmp_path / "v" / "config.json").read_text())
+    assert lines[1].startswith("environment: paddle ") and "CPU levers" in lines[1]
+    assert lines[2].startswith("device cpu | paddle ")
+
+
 def test_run_directory_holds_everything(smoke_run):
     _, run_dir = smoke_run
-    for name in ("config.json", "checkpoint.pdckpt", "mnist.pdparams", "metrics.json", "metrics.csv",
+    for name in ("config.json", "environment.txt", "checkpoint.pdckpt", "mnist.pdparams", "metrics.json", "metrics.csv",
                  "loss.png", "curves.png"):
         assert (run_dir / name).stat().st_size > 0, name
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
@@ -108,6 +133,26 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(args, message):
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+@pytest.mark.parametrize("where, message", [
+    ("no/such/run", "no such run directory or file"),
+    ("empty", "is a directory without config.json, so not a run directory"),
+    ("empty/checkpoint.pdckpt", "is in a directory without config.json, so not a run directory"),
+])
+def test_resume_from_no_run_is_one_line_naming_the_problem_and_the_fix_and_writes_nothing(tmp_path, where,
+                                                                                           message):
+    (tmp_path / "empty").mkdir()
+    if where.endswith(".pdckpt"):
+        (tmp_path / where).write_bytes(b"not a checkpoint")
+    before = sorted(tmp_path.rglob("*"))
+    done = run_course("train", "--resume", tmp_path / where, "--out_dir", tmp_path / "runs", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == "", done.stdout
+    (line,) = done.stderr.strip().splitlines()
+    assert line == (f"python -m course train: error: --resume {tmp_path / where}: {message}; pass a run directory "
+                    "that `python -m course train` wrote (runs/<name>) or its checkpoint.pdckpt, or leave "
+                    "--resume out to start a new run.")
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written: no run directory, no runs/
+
+
 # Paddle made unimportable: a command that imported it before checking its values would answer
 # with an ImportError traceback instead of its one-line error.
 WITHOUT_PADDLE = "import sys; sys.modules['paddle'] = None; from course.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -116,7 +161,7 @@ WITHOUT_PADDLE = "import sys; sys.modules['paddle'] = None; from course.cli impo
 @pytest.mark.parametrize("args, message", [
     (["train", "--lr=-1"], "lr must be a positive number"),
     (["train", "--nproc", "0"], "nproc must be at least 1"),
-    (["train", "--resume", "/no/such/run"], "cannot read run settings"),
+    (["train", "--resume", "/no/such/run"], "--resume /no/such/run: no such run directory or file"),
     (["evaluate", "--checkpoint", "x", "--batch_size", "0"], "batch_size must be at least 1"),
     (["evaluate", "--checkpoint", "/no/such/run"], "not found"),
     (["export", "--checkpoint", "/no/such/run", "--out", "x.safetensors"], "not found"),

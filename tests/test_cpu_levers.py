@@ -208,3 +208,18 @@ def test_bad_switch_is_a_one_line_cli_error():
     assert done.returncode == 2
     assert "COURSE_CPU_LEVERS='turbo' names unknown lever(s) ['turbo']" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_lever_states_read_as_states_not_failures(monkeypatch):
+    """The run's environment line names why a lever is not used in neutral words ("not needed",
+    "not set"), never "not applied", which read like an error in the run header."""
+    monkeypatch.delenv("COURSE_CPU_LEVERS", raising=False)
+    monkeypatch.delenv(cpu.MKL_ENV, raising=False)
+    monkeypatch.setattr(cpu, "cpu_vendor", lambda: "GenuineIntel")
+    assert cpu.set_mkl_env() == "not needed (CPU vendor GenuineIntel; it is for AMD CPUs)"
+    monkeypatch.setattr(cpu, "cpu_vendor", lambda: "AuthenticAMD")
+    monkeypatch.setattr(cpu, "paddle_is_gpu_wheel", lambda: True)
+    assert cpu.set_mkl_env() == "not needed (paddlepaddle-gpu: its convolutions do not run in MKL)"
+    monkeypatch.setattr(cpu, "paddle_is_gpu_wheel", lambda: False)
+    assert cpu.set_mkl_env().startswith("not set (paddle was imported before course")  # paddle is loaded here
+    assert cpu.MKL_ENV not in os.environ

@@ -74,6 +74,27 @@ def test_page_answers_with_and_without_accept_language(logdir):
     assert not dashboard.running
 
 
+def test_the_address_is_the_scalar_page_and_the_page_starts_the_smoothing_slider(logdir):
+    """What the browser gets (tests/test_dashboard_browser.py checks what it draws): the printed
+    address is the scalar page, and its HTML sets VisualDL's localStorage key for the slider."""
+    root, _ = logdir
+    for smoothing, shown in ((0, "0"), (0.35, "0.35")):
+        with start(root, port=free_port(), smoothing=smoothing) as dashboard:
+            assert dashboard.page == dashboard.url + "/scalar" and dashboard.smoothing == smoothing
+            status, headers, body = get(dashboard.page)
+            assert status == 200 and b"<title>VisualDL</title>" in body, body[:300]
+            assert f'localStorage.setItem("scalar_smoothing","{shown}")'.encode() in body
+            assert int(headers["Content-Length"]) == len(body)
+            status, _, script = get(dashboard.url + "/__snowpack__/env.js")  # other files untouched
+            assert status == 200 and b"scalar_smoothing" not in script
+
+
+@pytest.mark.parametrize("smoothing", [-0.1, 1, 1.5, "0.5"])
+def test_start_refuses_a_smoothing_the_slider_cannot_show(logdir, smoothing):
+    with pytest.raises(DashboardError, match="smoothing must be a number from 0 to 0.99"):
+        start(logdir[0], smoothing=smoothing)
+
+
 def test_scalar_api_returns_the_logged_values(logdir):
     root, histories = logdir
     with start(root, port=free_port(), language="en") as dashboard:
@@ -102,7 +123,8 @@ def test_start_dashboard_prints_the_address_and_stops(logdir, capsys):
     dashboard = start_dashboard(root, port=free_port())
     try:
         printed = capsys.readouterr().out
-        assert dashboard.url in printed and "AI Studio" in printed and str(root) in printed
+        assert f"{dashboard.url}/scalar " in printed and "AI Studio" in printed and str(root) in printed
+        assert "smoothing 0 " in printed
         assert get(dashboard.url + "/index")[0] == 200
     finally:
         dashboard.stop()
@@ -157,11 +179,12 @@ def read_until(proc, text, timeout):
 
 def test_cli_serves_until_ctrl_c_then_exits_0(logdir):
     port = free_port()
-    proc = course("dashboard", "--logdir", str(logdir[0]), "--port", str(port))
+    proc = course("dashboard", "--logdir", str(logdir[0]), "--port", str(port), "--smoothing", "0.25")
     try:
         printed = read_until(proc, "Ctrl-C", timeout=90)
         url = f"http://127.0.0.1:{port}/app"
-        assert url in printed and "2 runs" in printed
+        assert f"{url}/scalar\n" in printed and "2 runs" in printed and "smoothing 0.25 " in printed
+        assert b'"scalar_smoothing","0.25"' in get(url + "/scalar")[2]
         assert get(url + "/index")[0] == 200
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

@@ -120,8 +120,17 @@ def test_two_runs_overlay_in_the_scalar_page(runs, browser, out_dir):
     from selenium.webdriver.common.by import By
 
     with start(runs, port=None, language="en") as dashboard:  # en: no CJK font needed for the screenshot
-        browser.get(dashboard.url + "/scalar")
+        browser.get(dashboard.page)  # the address the CLI and start_dashboard print
         charts = charts_when(browser, complete(EPOCH_TAGS))  # the first tag group is open
+        assert browser.current_url == dashboard.page  # the scalar page, not another tab
+        assert browser.execute_script("return localStorage.getItem('scalar_smoothing')") == "0"
+        # Smoothing 0 (the default): each drawn point's smoothed value (index 3) is the logged one (index 2).
+        # The losses of the two epochs differ, so VisualDL's own 0.6 would move the second point.
+        for chart in charts:
+            if chart["title"] == "epoch/train_loss":
+                points = [p for _, data in chart["series"] for p in data]
+                assert len(points) >= 4 and len({p[2] for p in points}) >= 3, chart
+                assert all(p[3] == pytest.approx(p[2], rel=1e-9) for p in points), chart
         body = browser.find_element(By.TAG_NAME, "body").text
         for name in RUNS:
             assert f"runs/{name}/vdl" in body  # the run selector lists both runs
@@ -152,4 +161,24 @@ def test_two_runs_overlay_in_the_scalar_page(runs, browser, out_dir):
             with urllib.request.urlopen(f"{dashboard.url}/api/scalar/list?{query}", timeout=WAIT) as response:
                 points = json.loads(response.read())["data"]
             assert [(p[1], p[2]) for p in points] == [(s, pytest.approx(v, rel=1e-6)) for s, v in logged]
+
+        # A student's own slider setting (the page keeps it in localStorage) survives a reload.
+        browser.execute_script("localStorage.setItem('scalar_smoothing', '0.9')")
+        browser.get(dashboard.page)
+        charts = charts_when(browser, complete(EPOCH_TAGS))
+        assert browser.execute_script("return localStorage.getItem('scalar_smoothing')") == "0.9"
+        loss = next(c for c in charts if c["title"] == "epoch/train_loss")
+        assert any(p[3] != pytest.approx(p[2], rel=1e-3) for _, data in loss["series"] for p in data)
     assert not dashboard.running
+
+
+def test_a_dashboard_with_another_smoothing_sets_it_again(runs, browser):
+    """The page sets the slider when the server's value differs from the one it set last."""
+    for smoothing, shown in ((0, "0"), (0.5, "0.5")):
+        with start(runs, port=None, language="en", smoothing=smoothing) as dashboard:
+            browser.get(dashboard.page)
+            charts = charts_when(browser, complete(EPOCH_TAGS))
+            assert browser.execute_script("return localStorage.getItem('scalar_smoothing')") == shown
+            loss = next(c for c in charts if c["title"] == "epoch/train_loss")
+            moved = any(p[3] != pytest.approx(p[2], rel=1e-3) for _, data in loss["series"] for p in data)
+            assert moved == (smoothing > 0)

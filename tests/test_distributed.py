@@ -125,6 +125,10 @@ def test_cli_nproc_starts_the_launcher_and_keeps_per_rank_logs(one_process, tmp_
     assert "epoch 1/1 |" in done.stdout  # the launcher echoes rank 0's output
     (run_dir,) = tmp_path.iterdir()
     assert sorted(p.name for p in (run_dir / "logs").glob("workerlog.*")) == ["workerlog.0", "workerlog.1"]
+    for rank in (0, 1):  # which rank wrote a log, in the short header too (notebooks/2.7 reads it)
+        log = (run_dir / "logs" / f"workerlog.{rank}").read_text().splitlines()
+        assert any(l.startswith("environment: paddle ") and l.endswith(f"| rank {rank} of 2 processes") for l in log)
+    assert "  rank 0 of 2 processes" in (run_dir / "environment.txt").read_text().splitlines()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["test"]["n"] == 201
     assert_same_params(load_params(run_dir / "mnist.pdparams"),

@@ -1,5 +1,6 @@
 """The learning-rate range test: exponential schedule, stop on explosion, a sensible suggestion,
 model restored."""
+import json
 import math
 
 import numpy as np
@@ -40,9 +41,24 @@ def test_range_test_on_the_cnn(out_dir):
 
 
 @pytest.mark.slow
-def test_cli_lr_find(tmp_path):
-    done = run_course("lr-find", "--num_steps", "60", "--start_lr", "1e-4", "--out", tmp_path / "f.png")
+def test_cli_lr_find_writes_a_run_directory_or_the_given_path_never_the_current_folder(tmp_path):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    done = run_course("lr-find", "--num_steps", "30", "--start_lr", "1e-4", "--out_dir", tmp_path / "runs",
+                      "--run_name", "finder", cwd=cwd)
     assert done.returncode == 0, done.stderr
-    assert "suggested learning rate for adam:" in done.stdout and (tmp_path / "f.png").exists()
+    assert "suggested learning rate for adam:" in done.stdout
+    run_dir = tmp_path / "runs" / "finder"
+    assert f"plot: {run_dir / 'lr_finder.png'}; numbers: {run_dir / 'lr_finder.json'}" in done.stdout
+    assert (run_dir / "lr_finder.png").read_bytes().startswith(b"\x89PNG")
+    record = json.loads((run_dir / "lr_finder.json").read_text())
+    assert record["settings"]["num_steps"] == 30 and len(record["lrs"]) == len(record["losses"]) <= 30
+    assert f"{record['suggestion']:.3g}" in done.stdout
+    assert list(cwd.iterdir()) == []  # nothing in the current folder
+
+    done = run_course("lr-find", "--num_steps", "30", "--start_lr", "1e-4", "--out", tmp_path / "f.png", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    assert f"plot: {tmp_path / 'f.png'}" in done.stdout and (tmp_path / "f.png").exists()
+    assert list(cwd.iterdir()) == []
     bad = run_course("lr-find", "--start_lr", "1", "--end_lr", "0.1", timeout=120)
     assert bad.returncode == 2 and "start_lr must be smaller" in bad.stderr

@@ -130,13 +130,19 @@ def test_versions_page_says_what_ci_runs():
     page = (ROOT / "docs" / "versions.md").read_text(encoding="utf-8")   # README links to it
     section = page.split("# Supported versions", 1)[1].split("\n## ", 1)[0]
     ci = (ROOT / ".ci" / "run").read_text()
-    legs = re.findall(r'^run_leg "[^"]+" (make [^\n]*?)(?: PYTEST_ARGS="-ra( -m \'not notebook\')?")?$', ci, re.M)
+    legs = re.findall(r'^run_leg "[^"]+" (make [^\n]*?)(?: PYTEST_ARGS="-ra(?: -m \'([^\']*)\')?")?$', ci, re.M)
     assert [command for command, _ in legs] == [
         "make test", "make test PADDLE_VERSION=2.6.2 PYTHON_VERSION=3.10", "make rebuild-check",
         "make test PYTHON_VERSION=3.13", "make test PYTHON_VERSION=3.9"], legs
-    for command, without_notebooks in legs:  # the table says which legs run the notebooks and which do not
-        shown = f"`{command} PYTEST_ARGS=\"-m 'not notebook'\"`" if without_notebooks else f"`{command}`"
+    assert [selection for _, selection in legs] == [  # leg 1 runs everything (README's `make test`)
+        "", "not once", "", "not notebook and not once and not paddle_line",
+        "not notebook and not once and not paddle_line"], legs
+    for command, selection in legs:  # the table says which tests each leg leaves out
+        shown = f"`{command} PYTEST_ARGS=\"-m '{selection}'\"`" if selection else f"`{command}`"
         assert shown in section, shown
+    markers = (ROOT / "setup.cfg").read_text()
+    for marker in ("once", "paddle_line", "notebook"):  # every marker a leg deselects is registered
+        assert f"\n    {marker}: " in markers
     makefile = (ROOT / "Makefile").read_text()
     assert "NUMPY ?= $(if $(filter 2.%,$(PADDLE_VERSION)),numpy<2,)" in makefile
     for cell in ("2.6.2", "1.26", "3.x", "2.x"):
