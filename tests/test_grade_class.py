@@ -87,7 +87,8 @@ def test_forty_submissions_keep_one_kernel_alive_and_bounded_memory(tmp_path):
     stdout, stderr = grader.communicate()
     assert grader.returncode == 0, stderr[-3000:]
     rows = _rows(out)
-    assert len(rows) == 40 and all(r["status"] == "ok" for r in rows), rows[0]
+    not_ok = [r for r in rows if r["status"] != "ok"]
+    assert len(rows) == 40 and not not_ok, not_ok[:3] or len(rows)   # the rows that failed, with their reasons
     print(f"\n40 submissions of 2-8: peak {peak_kernels} kernel(s) alive, peak memory of the grader's process "
           f"tree {peak_mb} MB")
     assert peak_kernels == 1
