@@ -15,8 +15,12 @@ backward, Adam step, clear gradients) through the course's ``MNIST`` and loader;
 ``course.evaluate`` (no gradients) at the main job's evaluation batch (1000) and at 250. Other
 work on the machine slows every row alike only if it stays constant: the load average is printed.
 
-    python bench/throughput.py           # 29 minutes on the 2-core machine while other jobs overloaded it
+    python bench/throughput.py           # 5 minutes on an idle 2-core machine (29 when others overloaded it)
     python bench/throughput.py --quick
+
+Figures belong to one CPU: the record names it (vendor, model name, family / model / stepping and
+flags such as avx512f, ``course.cpu.cpu_identity``) and goes to ``bench/results/throughput-<cpu slug>.json``,
+one record per CPU seen; docs/benchmarks.md shows one table per CPU (``bench/run_all.py``).
 """
 from __future__ import annotations
 
@@ -51,13 +55,14 @@ def worker(spec: dict) -> dict:
     loader = make_loader("train", TRAIN_BATCH_SIZE, subset=(steps + WARMUP) * TRAIN_BATCH_SIZE)
     for i, (X, y) in enumerate(loader):
         if i == WARMUP:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
         loss = F.cross_entropy(model(X), y)
         loss.backward()
         optimizer.step()
         optimizer.clear_grad()
     result["final_loss"] = float(loss)
     result["train"] = steps * TRAIN_BATCH_SIZE / (time.perf_counter() - started)
+    result["train_per_cpu_second"] = steps * TRAIN_BATCH_SIZE / (time.process_time() - cpu_started)
     for batch_size in EVAL_BATCH_SIZES:
         loader = make_loader("test", batch_size, subset=spec["eval_images"])
         evaluate(model, make_loader("test", batch_size, subset=batch_size))  # warm-up
@@ -93,14 +98,16 @@ def torch_worker(spec: dict) -> dict:
     order = torch.randperm(len(X_all))
     for i in range(steps + WARMUP):
         if i == WARMUP:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
         idx = order[i * TRAIN_BATCH_SIZE:(i + 1) * TRAIN_BATCH_SIZE]
         loss = TF.cross_entropy(model(X_all[idx]), y_all[idx])
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+    final = float(loss)
     result = {"environment": f"torch {torch.__version__} | threads {torch.get_num_threads()}",
-              "final_loss": float(loss), "train": steps * TRAIN_BATCH_SIZE / (time.perf_counter() - started),
+              "final_loss": final, "train": steps * TRAIN_BATCH_SIZE / (time.perf_counter() - started),
+              "train_per_cpu_second": steps * TRAIN_BATCH_SIZE / (time.process_time() - cpu_started),
               "eval": {}}
     X_test, y_test = tensors("test", spec["eval_images"])
     model.eval()
@@ -155,7 +162,7 @@ def main():
         return
 
     args = parse_args(NAME, __doc__.splitlines()[0], lambda p: p.add_argument(
-        "--reps", type=int, default=None, help="repetitions of each setting (default 3, quick 1)"))
+        "--reps", type=int, default=None, help="repetitions of each setting (default 3, quick 1)"), per_cpu=True)
     started = time.perf_counter()
     machine = header(TITLE, args.quick)
     reps = args.reps or (1 if args.quick else 3)
@@ -171,11 +178,13 @@ def main():
             print(f"  rep {rep + 1}/{reps} {setting['label']:<52} train {r['train']:6.0f} img/s, eval bs1000 "
                   f"{r['eval']['1000']:6.0f} img/s, loss {r['final_loss']:.4f} | {r['environment']}", flush=True)
 
-    columns = [f"train bs {TRAIN_BATCH_SIZE}"] + [f"eval bs {b}" for b in EVAL_BATCH_SIZES]
+    per_cpu = f"train bs {TRAIN_BATCH_SIZE} per CPU-s"
+    columns = [f"train bs {TRAIN_BATCH_SIZE}"] + [f"eval bs {b}" for b in EVAL_BATCH_SIZES] + [per_cpu]
     table = {}
     for setting in chosen:
         label = setting["label"]
-        figures = {columns[0]: median(r["train"] for r in runs[label])}
+        figures = {columns[0]: median(r["train"] for r in runs[label]),
+                   per_cpu: median(r["train_per_cpu_second"] for r in runs[label])}
         figures.update({f"eval bs {b}": median(r["eval"][str(b)] for r in runs[label]) for b in EVAL_BATCH_SIZES})
         table[label] = figures
     default, levers = chosen[0]["label"], "all levers (the package's default)"
@@ -197,27 +206,37 @@ def main():
     torch_label = next((s["label"] for s in chosen if s.get("torch")), None)
     if torch_label:
         verdict += (f"; PyTorch trains {table[torch_label][columns[0]] / table[levers][columns[0]]:.2f}x as fast "
-                    f"as the levers")
+                    f"as the levers ({table[torch_label][per_cpu] / table[levers][per_cpu]:.2f}x per CPU-second)")
     print(f"\n{verdict}.")
     results = {"reps": reps, "train_images": train_images, "eval_images": eval_images,
                "images_per_second": table, "runs": runs, "gain_of_levers": gain,
                "two_threads_over_levers": two, "verdict": verdict}
-    section = (f"Images per second, median of {reps} fresh processes per setting (settings interleaved), one "
+    section = (f"On **{machine['cpu']}** ({machine['cores']} cores; load average "
+               f"{'/'.join(f'{x:g}' for x in machine['load_average'] or [])} at the start). "
+               f"Images per second, median of {reps} fresh processes per setting (settings interleaved), one "
                f"thread unless the row says otherwise; ratio to Paddle's default in brackets, min-max of the "
                f"training figure in square brackets. Training: {train_images} images, batch {TRAIN_BATCH_SIZE}, "
                f"the bare Adam step through `course.MNIST` and `course.make_loader`; evaluation: "
                f"`course.evaluate` over {eval_images} test images. The levers are described in "
                f"`course/cpu.py` (`COURSE_CPU_LEVERS=0` turns them off); the PyTorch row is the same network "
-               f"on the same images, measured as a peer. Verdict: {verdict}.\n\n"
+               f"on the same images, measured as a peer. *Per CPU-s*: training images per second of the "
+               f"process's CPU time (`time.process_time`), the steadier figure for one-thread rows when other "
+               f"work shares the machine (a two-thread row spends more CPU-seconds by design). "
+               f"Verdict: {verdict}.\n\n"
                + md_table(["setting"] + columns, rows)
                + "\n\nWhere the time goes, per operator: `python bench/profile_step.py` "
                  "(with `COURSE_CPU_LEVERS=0` for Paddle's default paths).")
-    headline = [["training throughput, batch 64: all CPU levers vs Paddle's default",
+    on = f" on {machine['cpu_id']['slug']}"
+    headline = [[f"training throughput, batch 64{on}: all CPU levers vs Paddle's default",
                  f"{table[levers][columns[0]]:,.0f} vs {table[default][columns[0]]:,.0f} images/s "
                  f"({gain[columns[0]]:.2f}x)"],
-                ["evaluation throughput, batch 1000: all CPU levers vs Paddle's default",
+                [f"evaluation throughput, batch 1000{on}: all CPU levers vs Paddle's default",
                  f"{table[levers]['eval bs 1000']:,.0f} vs {table[default]['eval bs 1000']:,.0f} images/s "
                  f"({gain['eval bs 1000']:.2f}x)"]]
+    if torch_label:
+        headline.append([f"training throughput, batch 64{on}: all CPU levers vs PyTorch, 1 thread",
+                         f"{table[levers][columns[0]]:,.0f} vs {table[torch_label][columns[0]]:,.0f} images/s "
+                         f"({table[levers][columns[0]] / table[torch_label][columns[0]]:.2f}x)"])
     write_record(args, NAME, TITLE, machine, results, headline, section, started)
 
 
