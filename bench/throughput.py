@@ -6,7 +6,8 @@ loads), settings interleaved over repetitions, medians and ratios to the default
 * ``default``: ``COURSE_CPU_LEVERS=0``: Paddle's own paths (what the package did before the levers);
 * ``mkl_amd`` alone, ``pool_bias`` alone, ``bias_rows`` alone, ``all levers`` (``COURSE_CPU_LEVERS`` = the lever's name,
   or unset): see course/cpu.py;
-* ``all levers + OMP_NUM_THREADS=2``: whether a second thread helps once the levers are on;
+* ``all levers + OMP_NUM_THREADS=2``: whether a second thread helps once the levers are on (a quarter
+  of the images);
 * ``PyTorch``: the same network (same layers, Adam, cross-entropy, batch, thread count) on the same
   images, when ``torch`` is importable: a peer, never a dependency (``pip install torch`` to see it).
 
@@ -134,7 +135,9 @@ def settings() -> list[dict]:
              {"label": "pool_bias alone", "env": {"COURSE_CPU_LEVERS": "pool_bias"}},
              {"label": "bias_rows alone", "env": {"COURSE_CPU_LEVERS": "bias_rows"}},
              {"label": "all levers (the package's default)", "env": {}},
-             {"label": "all levers + OMP_NUM_THREADS=2", "env": {"OMP_NUM_THREADS": "2"}}]
+             # a quarter of the images: on a shared, overloaded 2-core machine two spinning OpenMP threads
+             # ran 40x slower than one (bench/cpu_candidates.py), and a full-size row took most of the run
+             {"label": "all levers + OMP_NUM_THREADS=2", "env": {"OMP_NUM_THREADS": "2"}, "fraction": 0.25}]
     if torch_available():
         found.append({"label": "PyTorch, same net, 1 thread", "env": {"COURSE_CPU_LEVERS": "0"}, "torch": True})
     return found
@@ -145,8 +148,10 @@ def measure(setting: dict, train_images: int, eval_images: int) -> dict:
            if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "COURSE_CPU_LEVERS", "MKL_DEBUG_CPU_TYPE")}
     env.update(setting["env"])
     threads = int(setting["env"].get("OMP_NUM_THREADS", 1))
-    spec = {"train_images": train_images, "eval_images": eval_images, "torch": setting.get("torch", False),
-            "threads": threads}
+    fraction = setting.get("fraction", 1)
+    spec = {"train_images": max(int(train_images * fraction), 2 * TRAIN_BATCH_SIZE),
+            "eval_images": max(int(eval_images * fraction), max(EVAL_BATCH_SIZES)),
+            "torch": setting.get("torch", False), "threads": threads}
     done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env,
                           capture_output=True, text=True, timeout=1800)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
