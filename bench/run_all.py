@@ -33,7 +33,8 @@ BENCHMARKS = ("data_path", "loop_overhead", "throughput", "memory", "sweep_throu
 # not taken); their last record is on the page.
 OPTIONAL = ("gpu", "cpu_candidates")
 # Their figures belong to one CPU: one record per CPU seen (<name>-<cpu slug>.json), one table per CPU.
-PER_CPU = ("throughput", "cpu_candidates")
+# time_to_accuracy: wall seconds depend on the CPU, and a record per recipe measured (e.g. -2epochs) is kept.
+PER_CPU = ("throughput", "cpu_candidates", "time_to_accuracy")
 PAGE = ROOT / "docs" / "benchmarks.md"
 
 
@@ -77,8 +78,9 @@ def per_cpu_section(name: str, records: list) -> list:
     """One overview row per CPU, then each CPU's own section: never one table across machines."""
     first = records[0]
     lines = ["", f"## {first['title']}", "",
-             f"One record per CPU seen (`bench/results/{name}-<cpu>.json`): the figures of different "
-             "machines are separate tables, never one. Newest first.", "",
+             f"One record per CPU seen (`bench/results/{name}-<cpu>.json`; `{name}.json` and other "
+             f"`{name}-*.json` records are earlier or special runs): the figures of different machines are "
+             "separate tables, never one. Newest first.", "",
              "| CPU | measured | load average at start | figures |", "|---|---|---|---|"]
     for record in records:
         load = "/".join(f"{x:g}" for x in record["machine"].get("load_average") or [])

@@ -199,7 +199,8 @@ def main():
                    if s["epochs"] else ""))
 
     summaries = {n: results["settings"][n]["summary"] for n in chosen}
-    headline = [[f"time to 99.0% test accuracy, {n} settings", to99(summaries[n]["0.990"])] for n in chosen]
+    headline = [[f"time to 99.0% test accuracy, {n} settings ({results['settings'][n]['description']})",
+                 to99(summaries[n]["0.990"])] for n in chosen]
     headline.append([f"best test accuracy, {' vs '.join(chosen)}",
                      " vs ".join(f"{spread([100 * a for a in summaries[n]['best_test_acc']], '.2f')} %"
                                  for n in chosen)])
