@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from _common import header, md_table, median, parse_args, write_record
+from _common import header, load_average, md_table, median, parse_args, write_record
 
 NAME, TITLE = "throughput", "Throughput: images/s, Paddle's default vs each CPU lever vs PyTorch"
 TRAIN_BATCH_SIZE = 64
@@ -160,6 +160,79 @@ def measure(setting: dict, train_images: int, eval_images: int) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def summarize(runs: dict, labels: list, torch_label, reps: int, train_images: int, eval_images: int,
+              machine: dict, load_at_end) -> tuple:
+    """The table, verdict, JSON results, page section and headline of one run (``runs``: label -> figures)."""
+    per_cpu = f"train bs {TRAIN_BATCH_SIZE} per CPU-s"
+    columns = [f"train bs {TRAIN_BATCH_SIZE}"] + [f"eval bs {b}" for b in EVAL_BATCH_SIZES] + [per_cpu]
+    table = {}
+    for label in labels:
+        figures = {columns[0]: median(r["train"] for r in runs[label]),
+                   per_cpu: median(r["train_per_cpu_second"] for r in runs[label])}
+        figures.update({f"eval bs {b}": median(r["eval"][str(b)] for r in runs[label]) for b in EVAL_BATCH_SIZES})
+        table[label] = figures
+    default, levers = labels[0], "all levers (the package's default)"
+    print(f"\nimages/s, median of {reps} fresh processes (ratio to the default in brackets; min-max of the "
+          f"training figure); {train_images} training images, {eval_images} test images:")
+    rows = []
+    for label, figures in table.items():
+        cells = [f"{figures[c]:,.0f} ({figures[c] / table[default][c]:.2f}x)" for c in columns]
+        train_all = [r["train"] for r in runs[label]]
+        cells[0] += f" [{min(train_all):,.0f}-{max(train_all):,.0f}]"
+        print(f"  {label:<52}" + "".join(f"{c:>28}" for c in cells))
+        rows.append([label] + cells)
+    gain = {c: table[levers][c] / table[default][c] for c in columns}
+    two = table["all levers + OMP_NUM_THREADS=2"][columns[0]] / table[levers][columns[0]]
+    threads = ("keep 1 thread per process" if two < 1.1 else
+               f"a second thread helps ({two:.2f}x) on an idle machine; the package still sets none")
+    verdict = (f"the levers train {gain[per_cpu]:.2f}x per CPU-second ({gain[columns[0]]:.2f}x wall clock) and "
+               f"evaluate {gain['eval bs 1000']:.2f}x (batch 1000, wall clock) as fast as Paddle's default; "
+               f"OMP_NUM_THREADS=2 on top: {two:.2f}x ({threads})")
+    if torch_label:
+        verdict += (f"; PyTorch trains {table[torch_label][per_cpu] / table[levers][per_cpu]:.2f}x as fast as the "
+                    f"levers per CPU-second ({table[torch_label][columns[0]] / table[levers][columns[0]]:.2f}x wall clock)")
+    start_load, end_load = (machine.get("load_average") or [0])[0], (load_at_end or [0])[0]
+    cores = machine.get("cores") or 1
+    if max(start_load, end_load) > cores:
+        verdict += (f". Other work shared the machine (load average {start_load:g} at the start, {end_load:g} at the "
+                    f"end, on {cores} cores): the wall-clock ratios compare moments of a changing load; "
+                    f"read the per-CPU-second column")
+    print(f"\n{verdict}.")
+    results = {"reps": reps, "train_images": train_images, "eval_images": eval_images,
+               "images_per_second": table, "runs": runs, "gain_of_levers": gain,
+               "two_threads_over_levers": two, "verdict": verdict}
+    section = (f"On **{machine['cpu']}** ({machine['cores']} cores; load average "
+               f"{'/'.join(f'{x:g}' for x in machine['load_average'] or [])} at the start). "
+               f"Images per second, median of {reps} fresh processes per setting (settings interleaved), one "
+               f"thread unless the row says otherwise; ratio to Paddle's default in brackets, min-max of the "
+               f"training figure in square brackets. Training: {train_images} images, batch {TRAIN_BATCH_SIZE}, "
+               f"the bare Adam step through `course.MNIST` and `course.make_loader`; evaluation: "
+               f"`course.evaluate` over {eval_images} test images. The levers are described in "
+               f"`course/cpu.py` (`COURSE_CPU_LEVERS=0` turns them off); the PyTorch row is the same network "
+               f"on the same images, measured as a peer. *Per CPU-s*: training images per second of the "
+               f"process's CPU time (`time.process_time`), the steadier figure for one-thread rows when other "
+               f"work shares the machine (a two-thread row spends more CPU-seconds by design). "
+               f"Verdict: {verdict}.\n\n"
+               + md_table(["setting"] + columns, rows)
+               + "\n\nWhere the time goes, per operator: `python bench/profile_step.py` "
+                 "(with `COURSE_CPU_LEVERS=0` for Paddle's default paths).")
+    on = f" on {machine['cpu_id']['slug']}"
+    headline = [[f"training throughput, batch 64{on}: all CPU levers vs Paddle's default",
+                 f"{table[levers][per_cpu]:,.0f} vs {table[default][per_cpu]:,.0f} images per CPU-second "
+                 f"({gain[per_cpu]:.2f}x); wall clock {table[levers][columns[0]]:,.0f} vs "
+                 f"{table[default][columns[0]]:,.0f} images/s ({gain[columns[0]]:.2f}x)"],
+                [f"evaluation throughput, batch 1000{on}: all CPU levers vs Paddle's default",
+                 f"{table[levers]['eval bs 1000']:,.0f} vs {table[default]['eval bs 1000']:,.0f} images/s "
+                 f"({gain['eval bs 1000']:.2f}x)"]]
+    if torch_label:
+        headline.append([f"training throughput, batch 64{on}: all CPU levers vs PyTorch, 1 thread",
+                         f"{table[levers][per_cpu]:,.0f} vs {table[torch_label][per_cpu]:,.0f} images per CPU-second "
+                         f"({table[levers][per_cpu] / table[torch_label][per_cpu]:.2f}x); wall clock "
+                         f"{table[levers][columns[0]]:,.0f} vs {table[torch_label][columns[0]]:,.0f} images/s "
+                         f"({table[levers][columns[0]] / table[torch_label][columns[0]]:.2f}x)"])
+    return results, section, headline
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         spec = json.loads(sys.argv[2])
@@ -183,66 +256,11 @@ def main():
             print(f"  rep {rep + 1}/{reps} {setting['label']:<52} train {r['train']:6.0f} img/s, eval bs1000 "
                   f"{r['eval']['1000']:6.0f} img/s, loss {r['final_loss']:.4f} | {r['environment']}", flush=True)
 
-    per_cpu = f"train bs {TRAIN_BATCH_SIZE} per CPU-s"
-    columns = [f"train bs {TRAIN_BATCH_SIZE}"] + [f"eval bs {b}" for b in EVAL_BATCH_SIZES] + [per_cpu]
-    table = {}
-    for setting in chosen:
-        label = setting["label"]
-        figures = {columns[0]: median(r["train"] for r in runs[label]),
-                   per_cpu: median(r["train_per_cpu_second"] for r in runs[label])}
-        figures.update({f"eval bs {b}": median(r["eval"][str(b)] for r in runs[label]) for b in EVAL_BATCH_SIZES})
-        table[label] = figures
-    default, levers = chosen[0]["label"], "all levers (the package's default)"
-    print(f"\nimages/s, median of {reps} fresh processes (ratio to the default in brackets; min-max of the "
-          f"training figure); {train_images} training images, {eval_images} test images:")
-    rows = []
-    for label, figures in table.items():
-        cells = [f"{figures[c]:,.0f} ({figures[c] / table[default][c]:.2f}x)" for c in columns]
-        train_all = [r["train"] for r in runs[label]]
-        cells[0] += f" [{min(train_all):,.0f}-{max(train_all):,.0f}]"
-        print(f"  {label:<52}" + "".join(f"{c:>28}" for c in cells))
-        rows.append([label] + cells)
-    gain = {c: table[levers][c] / table[default][c] for c in columns}
-    two = table["all levers + OMP_NUM_THREADS=2"][columns[0]] / table[levers][columns[0]]
-    threads = ("keep 1 thread per process" if two < 1.1 else
-               f"a second thread helps ({two:.2f}x) on an idle machine; the package still sets none")
-    verdict = (f"the levers train {gain[columns[0]]:.2f}x and evaluate {gain['eval bs 1000']:.2f}x (batch 1000) "
-               f"as fast as Paddle's default; OMP_NUM_THREADS=2 on top: {two:.2f}x ({threads})")
     torch_label = next((s["label"] for s in chosen if s.get("torch")), None)
-    if torch_label:
-        verdict += (f"; PyTorch trains {table[torch_label][columns[0]] / table[levers][columns[0]]:.2f}x as fast "
-                    f"as the levers ({table[torch_label][per_cpu] / table[levers][per_cpu]:.2f}x per CPU-second)")
-    print(f"\n{verdict}.")
-    results = {"reps": reps, "train_images": train_images, "eval_images": eval_images,
-               "images_per_second": table, "runs": runs, "gain_of_levers": gain,
-               "two_threads_over_levers": two, "verdict": verdict}
-    section = (f"On **{machine['cpu']}** ({machine['cores']} cores; load average "
-               f"{'/'.join(f'{x:g}' for x in machine['load_average'] or [])} at the start). "
-               f"Images per second, median of {reps} fresh processes per setting (settings interleaved), one "
-               f"thread unless the row says otherwise; ratio to Paddle's default in brackets, min-max of the "
-               f"training figure in square brackets. Training: {train_images} images, batch {TRAIN_BATCH_SIZE}, "
-               f"the bare Adam step through `course.MNIST` and `course.make_loader`; evaluation: "
-               f"`course.evaluate` over {eval_images} test images. The levers are described in "
-               f"`course/cpu.py` (`COURSE_CPU_LEVERS=0` turns them off); the PyTorch row is the same network "
-               f"on the same images, measured as a peer. *Per CPU-s*: training images per second of the "
-               f"process's CPU time (`time.process_time`), the steadier figure for one-thread rows when other "
-               f"work shares the machine (a two-thread row spends more CPU-seconds by design). "
-               f"Verdict: {verdict}.\n\n"
-               + md_table(["setting"] + columns, rows)
-               + "\n\nWhere the time goes, per operator: `python bench/profile_step.py` "
-                 "(with `COURSE_CPU_LEVERS=0` for Paddle's default paths).")
-    on = f" on {machine['cpu_id']['slug']}"
-    headline = [[f"training throughput, batch 64{on}: all CPU levers vs Paddle's default",
-                 f"{table[levers][columns[0]]:,.0f} vs {table[default][columns[0]]:,.0f} images/s "
-                 f"({gain[columns[0]]:.2f}x)"],
-                [f"evaluation throughput, batch 1000{on}: all CPU levers vs Paddle's default",
-                 f"{table[levers]['eval bs 1000']:,.0f} vs {table[default]['eval bs 1000']:,.0f} images/s "
-                 f"({gain['eval bs 1000']:.2f}x)"]]
-    if torch_label:
-        headline.append([f"training throughput, batch 64{on}: all CPU levers vs PyTorch, 1 thread",
-                         f"{table[levers][columns[0]]:,.0f} vs {table[torch_label][columns[0]]:,.0f} images/s "
-                         f"({table[levers][columns[0]] / table[torch_label][columns[0]]:.2f}x)"])
-    write_record(args, NAME, TITLE, machine, results, headline, section, started)
+    results, section, headline = summarize(runs, [s["label"] for s in chosen], torch_label, reps, train_images,
+                                           eval_images, machine, load_average())
+    write_record(args, NAME, TITLE, machine, results, headline, section, started,
+                 extra_command=f"--reps {args.reps}" if args.reps else "")
 
 
 if __name__ == "__main__":
