@@ -30,7 +30,8 @@ RESULTS_DIR = ROOT / "bench" / "results"
 QUICK_DIR = ROOT / "test-output" / "bench-quick"  # git-ignored: quick figures never reach the docs
 
 
-def parse_args(name: str, description: str, add_arguments=None) -> argparse.Namespace:
+def parse_args(name: str, description: str, add_arguments=None, per_cpu: bool = False) -> argparse.Namespace:
+    """Common flags. ``per_cpu``: the default record is ``bench/results/<name>-<cpu slug>.json``."""
     parser = argparse.ArgumentParser(prog=f"bench/{name}.py", description=description)
     parser.add_argument("--quick", action="store_true",
                         help="a small slice, to check the script itself (figures are not representative)")
@@ -38,7 +39,12 @@ def parse_args(name: str, description: str, add_arguments=None) -> argparse.Name
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args()
-    args.out = Path(args.out) if args.out else (QUICK_DIR if args.quick else RESULTS_DIR) / f"{name}.json"
+    if args.out:
+        args.out = Path(args.out)
+    elif per_cpu and not args.quick:
+        args.out = per_cpu_record(name)
+    else:
+        args.out = (QUICK_DIR if args.quick else RESULTS_DIR) / f"{name}.json"
     return args
 
 
@@ -60,9 +66,21 @@ def course_pipeline_loader(num_workers: int = 0, shuffle: bool = True, subset: i
     return paddle.io.DataLoader(dataset, batch_size=64, shuffle=shuffle, drop_last=True, num_workers=num_workers)
 
 
+def cpu_identity() -> dict:
+    """Vendor, model name, family / model / stepping, notable flags, ``label`` and ``slug`` (course/cpu.py)."""
+    from course.cpu import cpu_identity as identity  # one reader of /proc/cpuinfo; imported when asked
+    return identity()
+
+
 def cpu_model() -> str:
-    from course.cpu import cpuinfo_field  # one reader of /proc/cpuinfo; imported when asked (it loads course)
-    return cpuinfo_field("model name") or platform.processor() or platform.machine()
+    """The CPU as benchmarks print it: model name plus family / model / stepping and notable flags."""
+    return cpu_identity()["label"]
+
+
+def per_cpu_record(name: str, results_dir: Path = RESULTS_DIR) -> Path:
+    """Where a benchmark whose figures belong to one CPU keeps its record: ``<name>-<cpu slug>.json``,
+    one per CPU seen, so figures from different machines are never read as one table."""
+    return results_dir / f"{name}-{cpu_identity()['slug']}.json"
 
 
 def memory_gb() -> float | None:
@@ -84,7 +102,8 @@ def load_average() -> list[float] | None:
 def machine() -> dict:
     import paddle
 
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "memory_gb": memory_gb(),
+    cpu = cpu_identity()
+    return {"cpu": cpu["label"], "cpu_id": cpu, "cores": os.cpu_count(), "memory_gb": memory_gb(),
             "os": f"{platform.system()} {platform.release()}", "arch": platform.machine(),
             "python": platform.python_version(), "paddle": paddle.__version__,
             "paddle_cuda": bool(paddle.is_compiled_with_cuda()),

@@ -10,6 +10,8 @@ run: compare ::
     python bench/profile_step.py                          # every lever that applies (course/cpu.py)
     python bench/profile_step.py --steps 50 --full        # longer; Paddle's whole summary (all views)
     python bench/profile_step.py --quick                  # 3 steps: a check of the script
+    python bench/profile_step.py --torch                  # the PyTorch peer (same net, Adam, batch 64,
+                                                          # 1 thread) under torch.profiler, when installed
 
 ``course`` is imported before Paddle, so the MKL lever's variable is in place when MKL loads.
 """
@@ -35,9 +37,14 @@ def main() -> None:
     parser.add_argument("--part", choices=("both", "train", "eval"), default="both",
                         help="both = train then eval, each in a fresh process (Paddle allows one profiler "
                              "session per process)")
+    parser.add_argument("--torch", action="store_true",
+                        help="profile the PyTorch peer (bench/throughput.py's network) with torch.profiler instead")
     args = parser.parse_args()
     if args.quick:
         args.steps = 3
+    if args.torch:
+        profile_torch(args)
+        return
     if args.part == "both":
         import subprocess
 
@@ -95,6 +102,55 @@ def profile_training(args, model, train_step, warmup, views):
           f"while profiled (profiling slows it) ====")
     prof.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, time_unit="ms", views=views)
 
+
+
+def profile_torch(args) -> None:
+    """The same network, loss, Adam step and batch in PyTorch, one thread, under ``torch.profiler``:
+    per-operator self CPU time (``aten::`` operators; a backward op is named after its forward)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        print("torch is not importable: `pip install torch` (CPU wheel) to profile the peer")
+        return
+    import numpy as np
+    import torch
+    import torch.nn.functional as TF
+    from torch import nn
+    from torch.profiler import ProfilerActivity, profile
+
+    from course.data import load_mnist
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    print(f"environment: torch {torch.__version__} | threads {torch.get_num_threads()} | "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    model = nn.Sequential(nn.Conv2d(1, 20, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
+                          nn.Conv2d(20, 20, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
+                          nn.Flatten(), nn.Linear(980, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    warmup = 5
+    images, labels = load_mnist("train")
+    n = 64 * (warmup + args.steps)
+    X_all = torch.from_numpy((images[:n].astype(np.float32) - 127.5) / 127.5).reshape(-1, 1, 28, 28)
+    y_all = torch.from_numpy(labels[:n].astype(np.int64))
+
+    def step(i):
+        loss = TF.cross_entropy(model(X_all[i * 64:(i + 1) * 64]), y_all[i * 64:(i + 1) * 64])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss
+
+    for i in range(warmup):
+        step(i)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        started = time.perf_counter()
+        for i in range(warmup, warmup + args.steps):
+            step(i)
+        seconds = time.perf_counter() - started
+    print(f"\n==== PyTorch training: {args.steps} steps of batch 64, {args.steps * 64 / seconds:,.0f} images/s "
+          f"while profiled ====")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
 
 def profile_evaluation(args, model, views):

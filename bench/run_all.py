@@ -25,12 +25,16 @@ import sys
 import time
 from pathlib import Path
 
-from _common import QUICK_DIR, RESULTS_DIR, ROOT, load_average, machine_line
+from _common import QUICK_DIR, RESULTS_DIR, ROOT, load_average, machine_line, per_cpu_record
 
 # In the order they run (the longest last, so a failure shows early).
 BENCHMARKS = ("data_path", "loop_overhead", "throughput", "memory", "sweep_throughput", "time_to_accuracy")
-# Run only when named in --only (bench/gpu.py needs a GPU machine); their last record is on the page.
-OPTIONAL = ("gpu",)
+# Run only when named in --only (bench/gpu.py needs a GPU machine; bench/cpu_candidates.py measures levers
+# not taken); their last record is on the page.
+OPTIONAL = ("gpu", "cpu_candidates")
+# Their figures belong to one CPU: one record per CPU seen (<name>-<cpu slug>.json), one table per CPU.
+# time_to_accuracy: wall seconds depend on the CPU, and a record per recipe measured (e.g. -2epochs) is kept.
+PER_CPU = ("throughput", "cpu_candidates", "time_to_accuracy")
 PAGE = ROOT / "docs" / "benchmarks.md"
 
 
@@ -56,7 +60,47 @@ def run_one(name: str, quick: bool, out: Path, log_dir: Path) -> tuple[int, floa
     return code, seconds
 
 
-def build_page(records: dict, quick: bool, total_seconds: float | None, exit_codes: dict) -> str:
+def cpu_of(record: dict) -> str:
+    """The CPU a record was measured on: its label (model name, family / model / stepping, flags)."""
+    m = record["machine"]
+    return (m.get("cpu_id") or {}).get("label") or m["cpu"]
+
+
+def per_cpu_records(results_dir: Path, name: str) -> list:
+    """Every record of a per-CPU benchmark in ``results_dir``, newest first (``<name>.json`` too, as
+    ``--out`` names it in the tests)."""
+    paths = [results_dir / f"{name}.json"] + sorted(results_dir.glob(f"{name}-*.json"))
+    found = [json.loads(p.read_text(encoding="utf-8")) for p in paths if p.exists()]
+    return sorted(found, key=lambda r: r["machine"]["date"], reverse=True)
+
+
+def per_cpu_section(name: str, records: list) -> list:
+    """One overview row per CPU, then each CPU's own section: never one table across machines."""
+    first = records[0]
+    lines = ["", f"## {first['title']}", "",
+             f"One record per CPU seen (`bench/results/{name}-<cpu>.json`; `{name}.json` and other "
+             f"`{name}-*.json` records are earlier or special runs): the figures of different machines are "
+             "separate tables, never one. Newest first.", "",
+             "| CPU | measured | load average at start | figures |", "|---|---|---|---|"]
+    for record in records:
+        load = "/".join(f"{x:g}" for x in record["machine"].get("load_average") or [])
+        slug = (record["machine"].get("cpu_id") or {}).get("slug", "")
+        figures = "; ".join(f"{label.replace(f' on {slug}', '')}: {value}" for label, value in record["headline"])
+        lines.append(f"| {cpu_of(record)} | {record['machine']['date']} | {load} | {figures} |")
+    for record in records:
+        load = "/".join(f"{x:g}" for x in record["machine"].get("load_average") or [])
+        end = "/".join(f"{x:g}" for x in record.get("load_average_at_end") or [])
+        flag = " (QUICK MODE: not a measurement)" if record["quick"] else ""
+        lines += ["", f"### On {cpu_of(record)}{flag}", "", record["section"], "",
+                  f"Reproduce on that CPU: `{record['command']}` (took {record['seconds']:.0f} s; run "
+                  f"{record['machine']['date']}; load average {load} at the start, {end} at the end). "
+                  f"Source: `bench/{name}.py`."]
+    return lines
+
+
+def build_page(records: dict, quick: bool, total_seconds: float | None, exit_codes: dict,
+               cpu_records: dict | None = None) -> str:
+    cpu_records = cpu_records or {}
     first = next(iter(records.values()))
     m = first["machine"]
     when = max(r["machine"]["date"] for r in records.values())
@@ -66,23 +110,28 @@ def build_page(records: dict, quick: bool, total_seconds: float | None, exit_cod
              f"{' ARGS=--quick' if quick else ''}`); last run {when}. Do not edit: run it again.*", ""]
     if quick:
         lines += ["**QUICK MODE**: small slices that check the scripts; these figures are not measurements.", ""]
-    lines += [f"**Machine**: {machine_line(m)}.", "",
+    lines += [f"**Machine** (the first benchmark's; every section names the CPU it ran on): {machine_line(m)}.", "",
               "Every ratio below is measured side by side in one run of its script (repetitions "
               "interleaved, medians), never from timings taken at different times. The load average "
               "is printed with each benchmark: above the number of cores, other work shared the CPU.", ""]
     if total_seconds is not None:
         lines += [f"The whole suite took {total_seconds / 60:.1f} minutes.", ""]
     lines += ["## Summary", "", "| figure | value |", "|---|---|"]
-    for record in records.values():
-        lines += [f"| {label} | {value} |" for label, value in record["headline"]]
     for name, record in records.items():
+        for one in cpu_records.get(name, [record]):
+            lines += [f"| {label} | {value} |" for label, value in one["headline"]]
+    for name, record in records.items():
+        if name in cpu_records:
+            lines += per_cpu_section(name, cpu_records[name])
+            continue
         load = "/".join(f"{x:g}" for x in record["machine"].get("load_average") or [])
         end = "/".join(f"{x:g}" for x in record.get("load_average_at_end") or [])
         flag = " (QUICK MODE: not a measurement)" if record["quick"] and not quick else ""
         if exit_codes.get(name):
             flag += f" (its check failed: exit {exit_codes[name]})"
         lines += ["", f"## {record['title']}{flag}", "", record["section"], "",
-                  f"Reproduce: `{record['command']}` (took {record['seconds']:.0f} s; run {record['machine']['date']}; "
+                  f"Reproduce: `{record['command']}` (took {record['seconds']:.0f} s; run {record['machine']['date']} "
+                  f"on {cpu_of(record)}; "
                   f"load average {load} at the start, {end} at the end). Source: `bench/{name}.py`."]
     return "\n".join(lines) + "\n"
 
@@ -116,7 +165,7 @@ def main():
         print(f"benchmarks: {', '.join(chosen)}{' (QUICK)' if args.quick else ''}; load average {load_average()}")
         started = time.perf_counter()
         for name in chosen:
-            record = results_dir / f"{name}.json"
+            record = per_cpu_record(name, results_dir) if name in PER_CPU else results_dir / f"{name}.json"
             record.unlink(missing_ok=True)  # the page must never show an old record as this run's
             code, seconds = run_one(name, args.quick, record, log_dir)
             exit_codes[name] = code
@@ -125,16 +174,23 @@ def main():
                 failed.append(name)  # crashed before writing its record
         total = time.perf_counter() - started if chosen == list(BENCHMARKS) else None
 
-    records = {}
+    records, cpu_records = {}, {}
     for name in BENCHMARKS + OPTIONAL:  # every benchmark that has a record, in the suite's order
+        if name in failed:
+            continue
+        if name in PER_CPU:
+            found = per_cpu_records(results_dir, name)
+            if found:
+                records[name], cpu_records[name] = found[0], found
+            continue
         path = results_dir / f"{name}.json"
-        if path.exists() and name not in failed:
+        if path.exists():
             records[name] = json.loads(path.read_text(encoding="utf-8"))
     if not records:
         print("no benchmark records to put on the page")
         return 1
     page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(build_page(records, args.quick, total, exit_codes), encoding="utf-8")
+    page.write_text(build_page(records, args.quick, total, exit_codes, cpu_records), encoding="utf-8")
     checks = [n for n, code in exit_codes.items() if code != 0 and n not in failed]
     print(f"\nwrote {page} ({len(records)} benchmarks)" + (f"; FAILED: {', '.join(failed)}" if failed else "")
           + (f"; a check failed (see its section): {', '.join(checks)}" if checks else ""))

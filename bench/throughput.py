@@ -6,7 +6,8 @@ loads), settings interleaved over repetitions, medians and ratios to the default
 * ``default``: ``COURSE_CPU_LEVERS=0``: Paddle's own paths (what the package did before the levers);
 * ``mkl_amd`` alone, ``pool_bias`` alone, ``bias_rows`` alone, ``all levers`` (``COURSE_CPU_LEVERS`` = the lever's name,
   or unset): see course/cpu.py;
-* ``all levers + OMP_NUM_THREADS=2``: whether a second thread helps once the levers are on;
+* ``all levers + OMP_NUM_THREADS=2``: whether a second thread helps once the levers are on (a quarter
+  of the images);
 * ``PyTorch``: the same network (same layers, Adam, cross-entropy, batch, thread count) on the same
   images, when ``torch`` is importable: a peer, never a dependency (``pip install torch`` to see it).
 
@@ -15,8 +16,12 @@ backward, Adam step, clear gradients) through the course's ``MNIST`` and loader;
 ``course.evaluate`` (no gradients) at the main job's evaluation batch (1000) and at 250. Other
 work on the machine slows every row alike only if it stays constant: the load average is printed.
 
-    python bench/throughput.py           # 29 minutes on the 2-core machine while other jobs overloaded it
+    python bench/throughput.py           # 5 minutes on an idle 2-core machine (29 when others overloaded it)
     python bench/throughput.py --quick
+
+Figures belong to one CPU: the record names it (vendor, model name, family / model / stepping and
+flags such as avx512f, ``course.cpu.cpu_identity``) and goes to ``bench/results/throughput-<cpu slug>.json``,
+one record per CPU seen; docs/benchmarks.md shows one table per CPU (``bench/run_all.py``).
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from _common import header, md_table, median, parse_args, write_record
+from _common import header, load_average, md_table, median, parse_args, write_record
 
 NAME, TITLE = "throughput", "Throughput: images/s, Paddle's default vs each CPU lever vs PyTorch"
 TRAIN_BATCH_SIZE = 64
@@ -51,13 +56,14 @@ def worker(spec: dict) -> dict:
     loader = make_loader("train", TRAIN_BATCH_SIZE, subset=(steps + WARMUP) * TRAIN_BATCH_SIZE)
     for i, (X, y) in enumerate(loader):
         if i == WARMUP:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
         loss = F.cross_entropy(model(X), y)
         loss.backward()
         optimizer.step()
         optimizer.clear_grad()
     result["final_loss"] = float(loss)
     result["train"] = steps * TRAIN_BATCH_SIZE / (time.perf_counter() - started)
+    result["train_per_cpu_second"] = steps * TRAIN_BATCH_SIZE / (time.process_time() - cpu_started)
     for batch_size in EVAL_BATCH_SIZES:
         loader = make_loader("test", batch_size, subset=spec["eval_images"])
         evaluate(model, make_loader("test", batch_size, subset=batch_size))  # warm-up
@@ -93,14 +99,16 @@ def torch_worker(spec: dict) -> dict:
     order = torch.randperm(len(X_all))
     for i in range(steps + WARMUP):
         if i == WARMUP:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
         idx = order[i * TRAIN_BATCH_SIZE:(i + 1) * TRAIN_BATCH_SIZE]
         loss = TF.cross_entropy(model(X_all[idx]), y_all[idx])
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+    final = float(loss)
     result = {"environment": f"torch {torch.__version__} | threads {torch.get_num_threads()}",
-              "final_loss": float(loss), "train": steps * TRAIN_BATCH_SIZE / (time.perf_counter() - started),
+              "final_loss": final, "train": steps * TRAIN_BATCH_SIZE / (time.perf_counter() - started),
+              "train_per_cpu_second": steps * TRAIN_BATCH_SIZE / (time.process_time() - cpu_started),
               "eval": {}}
     X_test, y_test = tensors("test", spec["eval_images"])
     model.eval()
@@ -127,7 +135,9 @@ def settings() -> list[dict]:
              {"label": "pool_bias alone", "env": {"COURSE_CPU_LEVERS": "pool_bias"}},
              {"label": "bias_rows alone", "env": {"COURSE_CPU_LEVERS": "bias_rows"}},
              {"label": "all levers (the package's default)", "env": {}},
-             {"label": "all levers + OMP_NUM_THREADS=2", "env": {"OMP_NUM_THREADS": "2"}}]
+             # a quarter of the images: on a shared, overloaded 2-core machine two spinning OpenMP threads
+             # ran 40x slower than one (bench/cpu_candidates.py), and a full-size row took most of the run
+             {"label": "all levers + OMP_NUM_THREADS=2", "env": {"OMP_NUM_THREADS": "2"}, "fraction": 0.25}]
     if torch_available():
         found.append({"label": "PyTorch, same net, 1 thread", "env": {"COURSE_CPU_LEVERS": "0"}, "torch": True})
     return found
@@ -138,14 +148,89 @@ def measure(setting: dict, train_images: int, eval_images: int) -> dict:
            if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "COURSE_CPU_LEVERS", "MKL_DEBUG_CPU_TYPE")}
     env.update(setting["env"])
     threads = int(setting["env"].get("OMP_NUM_THREADS", 1))
-    spec = {"train_images": train_images, "eval_images": eval_images, "torch": setting.get("torch", False),
-            "threads": threads}
+    fraction = setting.get("fraction", 1)
+    spec = {"train_images": max(int(train_images * fraction), 2 * TRAIN_BATCH_SIZE),
+            "eval_images": max(int(eval_images * fraction), max(EVAL_BATCH_SIZES)),
+            "torch": setting.get("torch", False), "threads": threads}
     done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env,
                           capture_output=True, text=True, timeout=1800)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"worker for {setting['label']} failed:\n{done.stdout}\n{done.stderr}")
     return json.loads(lines[-1][len("RESULT "):])
+
+
+def summarize(runs: dict, labels: list, torch_label, reps: int, train_images: int, eval_images: int,
+              machine: dict, load_at_end) -> tuple:
+    """The table, verdict, JSON results, page section and headline of one run (``runs``: label -> figures)."""
+    per_cpu = f"train bs {TRAIN_BATCH_SIZE} per CPU-s"
+    columns = [f"train bs {TRAIN_BATCH_SIZE}"] + [f"eval bs {b}" for b in EVAL_BATCH_SIZES] + [per_cpu]
+    table = {}
+    for label in labels:
+        figures = {columns[0]: median(r["train"] for r in runs[label]),
+                   per_cpu: median(r["train_per_cpu_second"] for r in runs[label])}
+        figures.update({f"eval bs {b}": median(r["eval"][str(b)] for r in runs[label]) for b in EVAL_BATCH_SIZES})
+        table[label] = figures
+    default, levers = labels[0], "all levers (the package's default)"
+    print(f"\nimages/s, median of {reps} fresh processes (ratio to the default in brackets; min-max of the "
+          f"training figure); {train_images} training images, {eval_images} test images:")
+    rows = []
+    for label, figures in table.items():
+        cells = [f"{figures[c]:,.0f} ({figures[c] / table[default][c]:.2f}x)" for c in columns]
+        train_all = [r["train"] for r in runs[label]]
+        cells[0] += f" [{min(train_all):,.0f}-{max(train_all):,.0f}]"
+        print(f"  {label:<52}" + "".join(f"{c:>28}" for c in cells))
+        rows.append([label] + cells)
+    gain = {c: table[levers][c] / table[default][c] for c in columns}
+    two = table["all levers + OMP_NUM_THREADS=2"][columns[0]] / table[levers][columns[0]]
+    threads = ("keep 1 thread per process" if two < 1.1 else
+               f"a second thread helps ({two:.2f}x) on an idle machine; the package still sets none")
+    verdict = (f"the levers train {gain[per_cpu]:.2f}x per CPU-second ({gain[columns[0]]:.2f}x wall clock) and "
+               f"evaluate {gain['eval bs 1000']:.2f}x (batch 1000, wall clock) as fast as Paddle's default; "
+               f"OMP_NUM_THREADS=2 on top: {two:.2f}x ({threads})")
+    if torch_label:
+        verdict += (f"; PyTorch trains {table[torch_label][per_cpu] / table[levers][per_cpu]:.2f}x as fast as the "
+                    f"levers per CPU-second ({table[torch_label][columns[0]] / table[levers][columns[0]]:.2f}x wall clock)")
+    start_load, end_load = (machine.get("load_average") or [0])[0], (load_at_end or [0])[0]
+    cores = machine.get("cores") or 1
+    if max(start_load, end_load) > cores:
+        verdict += (f". Other work shared the machine (load average {start_load:g} at the start, {end_load:g} at the "
+                    f"end, on {cores} cores): the wall-clock ratios compare moments of a changing load; "
+                    f"read the per-CPU-second column")
+    print(f"\n{verdict}.")
+    results = {"reps": reps, "train_images": train_images, "eval_images": eval_images,
+               "images_per_second": table, "runs": runs, "gain_of_levers": gain,
+               "two_threads_over_levers": two, "verdict": verdict}
+    section = (f"On **{machine['cpu']}** ({machine['cores']} cores; load average "
+               f"{'/'.join(f'{x:g}' for x in machine['load_average'] or [])} at the start). "
+               f"Images per second, median of {reps} fresh processes per setting (settings interleaved), one "
+               f"thread unless the row says otherwise; ratio to Paddle's default in brackets, min-max of the "
+               f"training figure in square brackets. Training: {train_images} images, batch {TRAIN_BATCH_SIZE}, "
+               f"the bare Adam step through `course.MNIST` and `course.make_loader`; evaluation: "
+               f"`course.evaluate` over {eval_images} test images. The levers are described in "
+               f"`course/cpu.py` (`COURSE_CPU_LEVERS=0` turns them off); the PyTorch row is the same network "
+               f"on the same images, measured as a peer. *Per CPU-s*: training images per second of the "
+               f"process's CPU time (`time.process_time`), the steadier figure for one-thread rows when other "
+               f"work shares the machine (a two-thread row spends more CPU-seconds by design). "
+               f"Verdict: {verdict}.\n\n"
+               + md_table(["setting"] + columns, rows)
+               + "\n\nWhere the time goes, per operator: `python bench/profile_step.py` "
+                 "(with `COURSE_CPU_LEVERS=0` for Paddle's default paths).")
+    on = f" on {machine['cpu_id']['slug']}"
+    headline = [[f"training throughput, batch 64{on}: all CPU levers vs Paddle's default",
+                 f"{table[levers][per_cpu]:,.0f} vs {table[default][per_cpu]:,.0f} images per CPU-second "
+                 f"({gain[per_cpu]:.2f}x); wall clock {table[levers][columns[0]]:,.0f} vs "
+                 f"{table[default][columns[0]]:,.0f} images/s ({gain[columns[0]]:.2f}x)"],
+                [f"evaluation throughput, batch 1000{on}: all CPU levers vs Paddle's default",
+                 f"{table[levers]['eval bs 1000']:,.0f} vs {table[default]['eval bs 1000']:,.0f} images/s "
+                 f"({gain['eval bs 1000']:.2f}x)"]]
+    if torch_label:
+        headline.append([f"training throughput, batch 64{on}: all CPU levers vs PyTorch, 1 thread",
+                         f"{table[levers][per_cpu]:,.0f} vs {table[torch_label][per_cpu]:,.0f} images per CPU-second "
+                         f"({table[levers][per_cpu] / table[torch_label][per_cpu]:.2f}x); wall clock "
+                         f"{table[levers][columns[0]]:,.0f} vs {table[torch_label][columns[0]]:,.0f} images/s "
+                         f"({table[levers][columns[0]] / table[torch_label][columns[0]]:.2f}x)"])
+    return results, section, headline
 
 
 def main():
@@ -155,7 +240,7 @@ def main():
         return
 
     args = parse_args(NAME, __doc__.splitlines()[0], lambda p: p.add_argument(
-        "--reps", type=int, default=None, help="repetitions of each setting (default 3, quick 1)"))
+        "--reps", type=int, default=None, help="repetitions of each setting (default 3, quick 1)"), per_cpu=True)
     started = time.perf_counter()
     machine = header(TITLE, args.quick)
     reps = args.reps or (1 if args.quick else 3)
@@ -171,54 +256,11 @@ def main():
             print(f"  rep {rep + 1}/{reps} {setting['label']:<52} train {r['train']:6.0f} img/s, eval bs1000 "
                   f"{r['eval']['1000']:6.0f} img/s, loss {r['final_loss']:.4f} | {r['environment']}", flush=True)
 
-    columns = [f"train bs {TRAIN_BATCH_SIZE}"] + [f"eval bs {b}" for b in EVAL_BATCH_SIZES]
-    table = {}
-    for setting in chosen:
-        label = setting["label"]
-        figures = {columns[0]: median(r["train"] for r in runs[label])}
-        figures.update({f"eval bs {b}": median(r["eval"][str(b)] for r in runs[label]) for b in EVAL_BATCH_SIZES})
-        table[label] = figures
-    default, levers = chosen[0]["label"], "all levers (the package's default)"
-    print(f"\nimages/s, median of {reps} fresh processes (ratio to the default in brackets; min-max of the "
-          f"training figure); {train_images} training images, {eval_images} test images:")
-    rows = []
-    for label, figures in table.items():
-        cells = [f"{figures[c]:,.0f} ({figures[c] / table[default][c]:.2f}x)" for c in columns]
-        train_all = [r["train"] for r in runs[label]]
-        cells[0] += f" [{min(train_all):,.0f}-{max(train_all):,.0f}]"
-        print(f"  {label:<52}" + "".join(f"{c:>28}" for c in cells))
-        rows.append([label] + cells)
-    gain = {c: table[levers][c] / table[default][c] for c in columns}
-    two = table["all levers + OMP_NUM_THREADS=2"][columns[0]] / table[levers][columns[0]]
-    threads = ("keep 1 thread per process" if two < 1.1 else
-               f"a second thread helps ({two:.2f}x) on an idle machine; the package still sets none")
-    verdict = (f"the levers train {gain[columns[0]]:.2f}x and evaluate {gain['eval bs 1000']:.2f}x (batch 1000) "
-               f"as fast as Paddle's default; OMP_NUM_THREADS=2 on top: {two:.2f}x ({threads})")
     torch_label = next((s["label"] for s in chosen if s.get("torch")), None)
-    if torch_label:
-        verdict += (f"; PyTorch trains {table[torch_label][columns[0]] / table[levers][columns[0]]:.2f}x as fast "
-                    f"as the levers")
-    print(f"\n{verdict}.")
-    results = {"reps": reps, "train_images": train_images, "eval_images": eval_images,
-               "images_per_second": table, "runs": runs, "gain_of_levers": gain,
-               "two_threads_over_levers": two, "verdict": verdict}
-    section = (f"Images per second, median of {reps} fresh processes per setting (settings interleaved), one "
-               f"thread unless the row says otherwise; ratio to Paddle's default in brackets, min-max of the "
-               f"training figure in square brackets. Training: {train_images} images, batch {TRAIN_BATCH_SIZE}, "
-               f"the bare Adam step through `course.MNIST` and `course.make_loader`; evaluation: "
-               f"`course.evaluate` over {eval_images} test images. The levers are described in "
-               f"`course/cpu.py` (`COURSE_CPU_LEVERS=0` turns them off); the PyTorch row is the same network "
-               f"on the same images, measured as a peer. Verdict: {verdict}.\n\n"
-               + md_table(["setting"] + columns, rows)
-               + "\n\nWhere the time goes, per operator: `python bench/profile_step.py` "
-                 "(with `COURSE_CPU_LEVERS=0` for Paddle's default paths).")
-    headline = [["training throughput, batch 64: all CPU levers vs Paddle's default",
-                 f"{table[levers][columns[0]]:,.0f} vs {table[default][columns[0]]:,.0f} images/s "
-                 f"({gain[columns[0]]:.2f}x)"],
-                ["evaluation throughput, batch 1000: all CPU levers vs Paddle's default",
-                 f"{table[levers]['eval bs 1000']:,.0f} vs {table[default]['eval bs 1000']:,.0f} images/s "
-                 f"({gain['eval bs 1000']:.2f}x)"]]
-    write_record(args, NAME, TITLE, machine, results, headline, section, started)
+    results, section, headline = summarize(runs, [s["label"] for s in chosen], torch_label, reps, train_images,
+                                           eval_images, machine, load_average())
+    write_record(args, NAME, TITLE, machine, results, headline, section, started,
+                 extra_command=f"--reps {args.reps}" if args.reps else "")
 
 
 if __name__ == "__main__":

@@ -1,56 +1,30 @@
 """CPU levers: settings that make the course CNN train faster on a CPU, each named and switchable.
 
-Measured with ``bench/throughput.py`` (side by side, fresh processes) and explained by
-``bench/profile_step.py`` (per-operator shares); see docs/benchmarks.md. Three levers:
+What each lever does, why it is exact (or where it is not), what it is worth on which CPU and what
+was tried and not kept: **docs/cpu-speed.md** (the one explanation; measured with
+``bench/throughput.py``, explained by ``bench/profile_step.py``). In short:
 
 ``mkl_amd``
-    Paddle's CPU wheel bundles Intel MKL 2019.0 Update 5 (``MKL_VERBOSE=1`` prints it). On a
-    processor that is not Intel's, that MKL takes a generic, slow code path for its matrix
-    products (the convolutions are im2col + SGEMM). MKL releases before 2020.1 honour
-    ``MKL_DEBUG_CPU_TYPE=5``, which makes them use their AVX2 kernels. MKL reads the variable
-    when its library is loaded, i.e. when ``paddle`` is first imported, so it must be in the
-    environment before that: :func:`set_mkl_env` puts it there. It is applied only when the CPU
-    vendor (``/proc/cpuinfo``) is AMD and the installed Paddle is the CPU wheel (``paddlepaddle``,
-    not ``paddlepaddle-gpu``: on a GPU build the convolutions do not run in MKL). Numerics: other
-    SGEMM kernels, so results differ from the default in the last bits (not bit for bit).
-
+    ``MKL_DEBUG_CPU_TYPE=5`` for the MKL 2019 inside Paddle's CPU wheel on an AMD CPU; set by
+    :func:`set_mkl_env` at ``import course`` (before Paddle loads), never over a value you set.
 ``pool_bias``
-    ``MNIST.forward`` computes ``relu(maxpool(conv(x, w)) + b)`` instead of the course's
-    ``maxpool(relu(conv(x, w) + b))``: the same function (see ``course/model.py``), but the
-    broadcast add of each convolution's bias, its gradient and the ReLU run on a tensor 4x
-    smaller. Paddle's CPU broadcast add of a ``[20]`` bias onto ``[64, 20, 28, 28]`` and its
-    gradient were a third of a training step here. Forward outputs are bit for bit the course's;
-    gradients differ only by the summation order of the bias gradient (and a max-pool tie that
-    rounding creates, which is rare). The model takes the course's plain path whenever someone
-    looks inside: ``check_shape`` / ``check_content``, forward hooks on its sub-layers, and with
-    ``batch_norm=True`` (BatchNorm does not commute with max-pooling).
-
+    ``MNIST.forward`` adds the conv bias and applies ReLU after max-pooling (the same function, on a
+    4x smaller tensor); taken only when nobody looks inside (course/model.py).
 ``bias_rows``
-    The convolutions' bias is added as ``[N, C, H*W] + [C, 1]`` (a row per channel) instead of
-    Paddle's ``[N, C, H, W] + [1, C, 1, 1]``. Same additions, same rounding: the forward is bit for
-    bit; the bias gradient sums the same terms in another order. Paddle's CPU kernels for the
-    4-D broadcast add and its gradient are several times slower than for the 3-D one here (with
-    ``pool_bias``, the add and its gradient fell from 11 % of a profiled training step to 1.6 %,
-    ``bench/profile_step.py``). Taken on the same path as
-    ``pool_bias`` (and with the same exceptions); each of the two works without the other.
+    the conv bias added as ``[N, C, H*W] + [C, 1]`` instead of ``[N, C, H, W] + [1, C, 1, 1]``.
 
-Switch: the environment variable ``COURSE_CPU_LEVERS``: unset, ``1`` or ``on`` = every lever
-that applies here; ``0`` or ``off`` = none (Paddle's default behaviour); a comma list of names
-(``COURSE_CPU_LEVERS=pool_bias``) = only those. A value you set yourself for
-``MKL_DEBUG_CPU_TYPE`` is never overridden. Thread settings are not a lever: one thread per
-process was fastest here (2 threads in one process: 0.56x, docs/benchmarks.md).
+Switch: ``COURSE_CPU_LEVERS``: unset, ``1`` or ``on`` = every lever that applies here; ``0`` or
+``off`` = none (Paddle's default behaviour); a comma list of names = only those. Threads are not a
+lever (one thread per process, docs/cpu-speed.md).
 
-Process-wide state: ``import course`` calls :func:`set_mkl_env` when ``paddle`` is not imported
-yet, so the variable is set in ``os.environ`` of the whole process (and inherited by the
-processes it starts: sweep workers, ``--nproc`` ranks). That is the only side effect of
-importing the package. Importing ``paddle`` before ``course`` leaves MKL on its default path
-(the run header then says so); the command-line entry points import ``course`` first.
-
+Process-wide state: ``import course`` calls :func:`set_mkl_env` when ``paddle`` is not imported yet
+(the package's only side effect of importing it; processes it starts inherit the variable).
 This module imports nothing heavy (no Paddle): it runs before Paddle is loaded.
 """
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from .errors import ConfigError
@@ -104,6 +78,35 @@ def cpuinfo_field(key: str) -> str:
 def cpu_vendor() -> str:
     """``'AuthenticAMD'``, ``'GenuineIntel'`` ... from /proc/cpuinfo; ``''`` when it cannot be read."""
     return cpuinfo_field("vendor_id")
+
+
+# Flags that tell apart CPUs sold under one name (a VM often reports only "AMD EPYC") and that decide
+# which kernels MKL / oneDNN / PyTorch pick.
+NOTABLE_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def cpu_identity() -> dict:
+    """Which CPU this is, from /proc/cpuinfo: vendor, model name, family / model / stepping, notable flags.
+
+    ``label`` is what benchmarks print (``AMD EPYC (family 25 model 17 stepping 1; avx2 fma avx512f ...)``)
+    and ``slug`` names the one record kept per CPU (``amd-epyc-f25-m17-s1-avx512``): a VM that reports
+    only "AMD EPYC" still gets a name that tells two processor generations apart.
+    """
+    import platform
+
+    name = cpuinfo_field("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    numbers = {key: cpuinfo_field(field) for key, field in
+               (("family", "cpu family"), ("model", "model\t"), ("stepping", "stepping"))}
+    present = set(cpuinfo_field("flags").split())
+    flags = [f for f in NOTABLE_FLAGS if f in present]
+    known = [f"{k} {v}" for k, v in numbers.items() if v]
+    label = name + (f" ({' '.join(known)}" + (f"; {' '.join(flags)}" if flags else "") + ")" if known else "")
+    words = re.sub(r"\((r|tm)\)|\bcpu\b|\bprocessor\b|@.*$", " ", name.lower())
+    slug = "-".join(re.findall(r"[a-z0-9]+", words))[:60] or "cpu"
+    slug += "".join(f"-{k[0]}{v}" for k, v in numbers.items() if v)
+    if "avx512f" in present:
+        slug += "-avx512"
+    return {"vendor": cpu_vendor(), "model_name": name, **numbers, "flags": flags, "label": label, "slug": slug}
 
 
 def paddle_is_gpu_wheel() -> bool:

@@ -63,3 +63,40 @@ def test_run_all_builds_the_page_from_the_records(records):
     text = page.read_text(encoding="utf-8")
     assert "QUICK" in text.upper() and all(json.loads((records / f"{n}.json").read_text())["title"] in text
                                            for n in written)
+
+
+def test_cpu_identity_names_the_cpu():
+    """Family / model / stepping and flags make a generic model name ("AMD EPYC") tell machines apart."""
+    from course.cpu import cpu_identity
+
+    cpu = cpu_identity()
+    assert cpu["model_name"] and cpu["slug"] and cpu["model_name"] in cpu["label"]
+    assert all(c.isalnum() or c == "-" for c in cpu["slug"])
+    if cpu["family"]:  # x86 Linux: /proc/cpuinfo has them
+        assert f"family {cpu['family']} model {cpu['model']}" in cpu["label"]
+        assert f"-f{cpu['family']}-m{cpu['model']}" in cpu["slug"]
+    assert ("avx512f" in cpu["flags"]) == cpu["slug"].endswith("-avx512")
+
+
+def test_run_all_keeps_one_throughput_table_per_cpu(tmp_path):
+    """Two throughput records of two CPUs: both on the page, each under its own CPU, none merged."""
+    committed = sorted((BENCH / "results").glob("throughput-*.json"))
+    assert committed, "bench/results/throughput-<cpu>.json: one record per CPU"
+    record = json.loads(committed[0].read_text(encoding="utf-8"))
+    for slug, label, date in (("intel-xeon-f6-m143-s8-avx512", "Intel Xeon (family 6 model 143 stepping 8)",
+                               "2026-12-05 10:00:00 UTC"),
+                              ("amd-epyc-f25-m17-s1-avx512", "AMD EPYC (family 25 model 17 stepping 1)",
+                               "2026-12-06 10:00:00 UTC")):
+        one = json.loads(json.dumps(record))
+        one["machine"].update(cpu=label, date=date, cpu_id={"label": label, "slug": slug})
+        one["headline"] = [[f"training throughput, batch 64 on {slug}: all CPU levers vs Paddle's default",
+                            f"figure of {slug}"]]
+        (tmp_path / f"throughput-{slug}.json").write_text(json.dumps(one), encoding="utf-8")
+    page = tmp_path / "benchmarks.md"
+    done = bench("run_all", "--page-only", "--results-dir", tmp_path, "--page", page, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = page.read_text(encoding="utf-8")
+    amd, intel = text.index("### On AMD EPYC (family 25"), text.index("### On Intel Xeon (family 6")
+    assert amd < intel  # newest first
+    assert "figure of intel-xeon-f6-m143-s8-avx512" in text and "figure of amd-epyc-f25-m17-s1-avx512" in text
+    assert text.count("| CPU | measured |") == 1
