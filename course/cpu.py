@@ -9,7 +9,7 @@ was tried and not kept: **docs/cpu-speed.md** (the one explanation; measured wit
     :func:`set_mkl_env` at ``import course`` (before Paddle loads), never over a value you set.
 ``pool_bias``
     ``MNIST.forward`` adds the conv bias and applies ReLU after max-pooling (the same function, on a
-    4x smaller tensor); taken only when nobody looks inside (course/model.py).
+    4x smaller tensor); taken only when nobody looks inside (course/fast_conv.py).
 ``bias_rows``
     the conv bias added as ``[N, C, H*W] + [C, 1]`` instead of ``[N, C, H, W] + [1, C, 1, 1]``.
 
@@ -31,7 +31,7 @@ from .errors import ConfigError
 
 ENV_SWITCH = "COURSE_CPU_LEVERS"
 LEVERS = ("mkl_amd", "pool_bias", "bias_rows")
-CONV_LEVERS = ("pool_bias", "bias_rows")  # the ones MNIST.forward takes (course/model.py)
+CONV_LEVERS = ("pool_bias", "bias_rows")  # the ones MNIST.forward takes (course/fast_conv.py)
 MKL_ENV, MKL_VALUE = "MKL_DEBUG_CPU_TYPE", "5"
 
 _parsed: dict = {}

@@ -2,7 +2,7 @@
 
 ``course.model.MNIST`` computes ``maxpool(relu(conv(x, w) + b))`` twice with its own layers, as the
 course writes it. When a conv lever is on (``COURSE_CPU_LEVERS``, course/cpu.py: what each lever is,
-how it is switched, what it measured) the same two blocks are computed here instead, from the same
+how it is switched; docs/cpu-speed.md: what each measured) the same two blocks are computed here instead, from the same
 layers' weights and biases, so the parameters and the ``state_dict`` do not change. Why the result is
 the same:
 

@@ -30,7 +30,7 @@ def test_train_prints_a_short_header_epochs_and_test_accuracy(smoke_run):
     assert header == [
         f"device cpu | paddle {paddle.__version__} | python {sys.version.split()[0]}",
         "data: MNIST (embedded): train 2,000 images (train50k), validation 1,000, test 1,000",  # smoke mode
-        "training: adam lr 0.008 (onecycle), batch 64, 1 epoch, seed 0",
+        "training: adam lr 0.012 (onecycle), batch 64, 1 epoch, seed 0",
         f"run directory: {run_dir} (all settings: config.json; environment: environment.txt)"]
     assert max(len(l) for l in header[:3]) <= 100
     assert "not applied" not in done.stdout and "\nenvironment:" not in done.stdout
