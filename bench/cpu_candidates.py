@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 
-from _common import header, md_table, median, parse_args, write_record
+from _common import header, md_table, median, parse_args, timed_training, write_record
 
 NAME, TITLE = "cpu_candidates", "Candidate CPU levers, each alone on top of the package's default"
 BATCH = 64
@@ -42,7 +42,7 @@ def worker(spec: dict) -> dict:
     import paddle
     import paddle.nn.functional as F
 
-    from course import MNIST, make_loader, set_seed, use_device
+    from course import MNIST, set_seed, use_device
     from course.device import describe
 
     device = use_device("cpu")
@@ -51,7 +51,7 @@ def worker(spec: dict) -> dict:
     if spec.get("pool_mask"):
         # max-pool through Paddle's max_pool2d_with_index kernel (it keeps the argmax mask, so its
         # backward scatters instead of searching the window again, as PyTorch's does). Patched here,
-        # in this worker process only: the lever itself needs MNIST._conv_block to call it (docs/cpu-speed.md).
+        # in this worker process only: the lever itself needs course/fast_conv.py's conv_block to call it (docs/cpu-speed.md).
         plain_max_pool2d = F.max_pool2d
 
         def max_pool2d_with_mask(x, kernel_size, stride=None, padding=0, return_mask=False, **kw):
@@ -67,19 +67,7 @@ def worker(spec: dict) -> dict:
     forward = model
     if spec.get("to_static"):
         forward = paddle.jit.to_static(model, full_graph=True, backend=None)
-    steps = max(spec["train_images"] // BATCH, 2)
-    loader = make_loader("train", BATCH, subset=(steps + WARMUP) * BATCH)
-    for i, (X, y) in enumerate(loader):
-        if i == WARMUP:
-            started, cpu_started = time.perf_counter(), time.process_time()
-        loss = F.cross_entropy(forward(X), y)
-        loss.backward()
-        optimizer.step()
-        optimizer.clear_grad()
-    final = float(loss)
-    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-    return {"environment": describe(device), "final_loss": final, "train": steps * BATCH / seconds,
-            "train_per_cpu_second": steps * BATCH / cpu_seconds}
+    return {"environment": describe(device), **timed_training(forward, optimizer, spec["train_images"], BATCH, WARMUP)}
 
 
 def torch_worker(spec: dict) -> dict:

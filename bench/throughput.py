@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from _common import header, load_average, md_table, median, parse_args, write_record
+from _common import header, load_average, md_table, median, parse_args, timed_training, write_record
 
 NAME, TITLE = "throughput", "Throughput: images/s, Paddle's default vs each CPU lever vs PyTorch"
 TRAIN_BATCH_SIZE = 64
@@ -42,7 +42,6 @@ WARMUP = 3
 def worker(spec: dict) -> dict:
     """Runs in a fresh process: the lever / thread settings are already in the environment."""
     import course  # noqa: F401  (first: sets the MKL lever's variable before Paddle loads)
-    import paddle.nn.functional as F
 
     from course import MNIST, evaluate, make_loader, make_optimizer, set_seed, use_device
     from course.device import describe
@@ -52,18 +51,7 @@ def worker(spec: dict) -> dict:
     set_seed(0)
     model = MNIST()
     optimizer = make_optimizer("adam", 0.001, model.parameters())
-    steps = max(spec["train_images"] // TRAIN_BATCH_SIZE, 2)
-    loader = make_loader("train", TRAIN_BATCH_SIZE, subset=(steps + WARMUP) * TRAIN_BATCH_SIZE)
-    for i, (X, y) in enumerate(loader):
-        if i == WARMUP:
-            started, cpu_started = time.perf_counter(), time.process_time()
-        loss = F.cross_entropy(model(X), y)
-        loss.backward()
-        optimizer.step()
-        optimizer.clear_grad()
-    result["final_loss"] = float(loss)
-    result["train"] = steps * TRAIN_BATCH_SIZE / (time.perf_counter() - started)
-    result["train_per_cpu_second"] = steps * TRAIN_BATCH_SIZE / (time.process_time() - cpu_started)
+    result.update(timed_training(model, optimizer, spec["train_images"], TRAIN_BATCH_SIZE, WARMUP))
     for batch_size in EVAL_BATCH_SIZES:
         loader = make_loader("test", batch_size, subset=spec["eval_images"])
         evaluate(model, make_loader("test", batch_size, subset=batch_size))  # warm-up

@@ -9,9 +9,12 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository root
@@ -50,3 +53,39 @@ def start_course(*args, smoke: bool = False, env: dict | None = None, cwd=ROOT, 
     """``python -m course ARGS`` started and not waited for (to interrupt or kill it); ``popen``
     goes to ``subprocess.Popen`` (``stdout=subprocess.PIPE`` ...)."""
     return subprocess.Popen(course_command(*args), cwd=cwd, env=course_env(smoke) if env is None else env, **popen)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+HAS_CHROMIUM = os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--window-size=1400,1000")
+
+
+@contextlib.contextmanager
+def chromium(*flags: str, wait: float = 60):
+    """Headless Chromium (Debian's, driven through its chromedriver) in a throw-away profile, with
+    CHROMIUM_FLAGS plus ``flags``; page loads and scripts wait at most ``wait`` seconds. Skips the test
+    when Chromium is not installed (CI installs it: .ci/run)."""
+    import pytest
+
+    if not HAS_CHROMIUM:
+        pytest.skip("chromium / chromedriver not installed (Debian: apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS + flags:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="course-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(wait)
+    driver.set_script_timeout(wait)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -6,9 +6,6 @@ Chromium and its driver come from Debian (``apt-get install chromium chromium-dr
 ``.ci/run``); the test is skipped, saying so, only where they are not installed.
 """
 import json
-import os
-import shutil
-import tempfile
 import urllib.parse
 import urllib.request
 
@@ -16,13 +13,10 @@ import pytest
 
 from course.dashboard import start
 
-from _helpers import run_course
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+from _helpers import HAS_CHROMIUM, chromium, run_course
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+    not HAS_CHROMIUM,
     reason="chromium / chromedriver not installed (Debian: apt-get install chromium chromium-driver; "
            ".ci/run does this on CI)")]
 
@@ -62,25 +56,8 @@ def runs(tmp_path_factory):
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="course-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT)
-    driver.set_script_timeout(WAIT)
-    try:
+    with chromium(wait=WAIT) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def charts_when(driver, ready):

@@ -11,22 +11,16 @@ this test (as in ``make test``), else the one ``make notebooks ARGS=--smoke`` le
 when neither exists the chapter is executed here in smoke mode.
 Chromium and its driver come from Debian, as for tests/test_dashboard_browser.py.
 """
-import contextlib
 import html.parser
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from _helpers import ROOT
+from _helpers import ROOT, chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHAPTER = "2.8.3_train_val_test"  # a figure (the history plot) and a table (the first cell's) on one page
 WAIT = 60
 
@@ -53,34 +47,6 @@ def executed_chapter(tmp_path) -> Path:
     _, _, result = run_notebooks.run_one(str(ROOT / "notebooks" / name), "smoke", str(tmp_path / name))
     assert result == "ok", result
     return tmp_path
-
-
-BASE_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,1000")
-
-
-@contextlib.contextmanager
-def _chromium(*flags):
-    """Headless Chromium (Debian's, with its driver) in a throw-away profile, BASE_FLAGS plus ``flags``;
-    skips the test when Chromium is not installed."""
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip("chromium / chromedriver not installed (Debian: apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in BASE_FLAGS + flags:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="course-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +111,7 @@ def test_no_broken_internal_links_and_nothing_remote(site):
 def test_chapter_page_renders_title_figure_and_table(site, out_dir):
     from selenium.webdriver.common.by import By
 
-    with _chromium("--allow-file-access-from-files") as driver:
+    with chromium("--allow-file-access-from-files", wait=WAIT) as driver:
         driver.get((site / "notebooks" / f"{CHAPTER}.html").as_uri())  # from disk: the site needs no server
         heading = driver.find_element(By.TAG_NAME, "h1").text
         assert heading.startswith("2.8.3") and "验证集" in heading
@@ -256,7 +222,7 @@ def test_typing_a_chinese_word_in_the_search_box_finds_its_chapter(site):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with _chromium() as driver:
+        with chromium(wait=WAIT) as driver:
             for number, word in TITLE_WORDS.items():  # each chapter by a word of its title
                 driver.get(f"http://127.0.0.1:{server.server_address[1]}/index.html")
                 driver.execute_script("arguments[0].click()", driver.find_element(By.ID, "__search"))  # open the search
