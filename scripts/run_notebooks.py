@@ -318,11 +318,11 @@ def stamp_file(path: Path, seconds, docs_link: str = "../docs/") -> bool:
 
 
 def cpu_description() -> str:
-    from course.cpu import cpuinfo_field
+    """The CPU as the benchmarks name it (course.cpu.cpu_identity: model, family/model/stepping, notable
+    flags), so a record from one machine is never read as another's."""
+    from course.cpu import cpu_identity
 
-    import platform
-
-    return f"{cpuinfo_field('model name') or platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    return f"{cpu_identity()['label']}, {os.cpu_count()} cores"
 
 
 def read_results(path: Path = None) -> dict:
