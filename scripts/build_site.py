@@ -29,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
+RESULTS_JSON = ROOT / "docs" / "results.json"
+if str(ROOT) not in sys.path:  # this checkout's course.results, not another installed one
+    sys.path.insert(0, str(ROOT))
 SITE_FILES = ROOT / "scripts" / "site"  # the MkDocs hooks, the CJK font stack, the search's extra Chinese words
 DEFAULT_EXECUTED = [ROOT / "build" / "notebooks" / "full", ROOT / "build" / "notebooks" / "smoke"]
 # Markdown links [text](target) and <img src="target">; targets with a scheme or a pure #anchor are external
@@ -153,6 +156,18 @@ def html_links(source: str) -> str:
     return LINK.sub(lambda m: fix(m) if m.group(1) else m.group(0), source)
 
 
+def recorded_values(results_json: Path = None) -> dict:
+    """``{notebook key ("2.8.3_train_val_test", "homework/2-8"): {result key: value}}`` from the results
+    record the last full-mode ``make notebooks`` wrote (docs/results.json); ``{}`` before the first one."""
+    import json
+
+    path = results_json or RESULTS_JSON
+    if not path.exists():
+        return {}
+    notebooks = json.loads(path.read_text(encoding="utf-8"))["notebooks"]
+    return {key: {k: item["value"] for k, item in entry.get("results", {}).items()} for key, entry in notebooks.items()}
+
+
 def stage(out_stage: Path, executed_folders):
     import nbformat
 
@@ -162,14 +177,21 @@ def stage(out_stage: Path, executed_folders):
     chapters = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
     homework = sorted((NOTEBOOKS_DIR / "homework").glob("*.ipynb"))
     pages = {p.relative_to(ROOT).as_posix() for p in chapters + homework + docs_pages()} | {"README.md"}
+    from course import results  # this checkout's (the module puts the repository first on sys.path)
+
     report = {}
+    recorded = recorded_values()
     for source in chapters + homework:
         rel = source.relative_to(ROOT)
         copy = executed_copy(source, executed_folders)
         nb = nbformat.read(copy or source, as_version=4)
+        # An executed copy holds the prose as it was when the run started: its result stamps are empty
+        # until the run has written the record. The page shows the recorded values, as the committed
+        # notebook does.
+        values = recorded.get(rel.relative_to("notebooks").with_suffix("").as_posix(), {})
         for cell in nb.cells:
             if cell.cell_type == "markdown":
-                cell.source = html_links(cell.source)
+                cell.source = html_links(results.stamp_results(cell.source, values))
         if copy is None:
             nb.cells.insert(1, nbformat.v4.new_markdown_cell(NOT_EXECUTED))
         else:
