@@ -342,11 +342,14 @@ def lr_find_command(args: dict) -> None:
     from .device import set_seed, use_device
     from .lr_finder import lr_range_test, plot_lr_finder
     from .model import MNIST
+    from .optim import make_optimizer
 
     use_device("auto")
     set_seed(args["seed"])
     loader = make_loader("train50k", args["batch_size"], seed=args["seed"])
-    result = lr_range_test(MNIST(), loader, args["optimizer"], args["start_lr"], args["end_lr"], args["num_steps"])
+    model = MNIST()
+    optimizer = make_optimizer(args["optimizer"], args["start_lr"], model.parameters())  # the test sets its rate
+    result = lr_range_test(model, loader, optimizer, args["start_lr"], args["end_lr"], args["num_steps"])
     print(f"{len(result.lrs)} steps ({result.stop_reason}); lowest smoothed loss at lr {result.min_loss_lr:.3g}")
     print(f"suggested learning rate for {args['optimizer']}: {result.suggestion:.3g}")
     if args["out"] is not None:

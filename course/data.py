@@ -21,7 +21,6 @@ import hashlib
 import math
 import os
 import struct
-import warnings
 import zlib
 from pathlib import Path
 
@@ -230,20 +229,15 @@ class MNISTLoader:
 
 
 def make_loader(split: str, batch_size: int = 64, *, train: bool | None = None, seed: int = 0,
-                subset: int = 0, data_dir=None, normalize: bool = True, place=None,
-                normalized: bool | None = None) -> MNISTLoader:
+                subset: int = 0, data_dir=None, normalize: bool = True, place=None) -> MNISTLoader:
     """A loader over one split.
 
     ``train`` (default: true for the training splits) shuffles and drops the last
     partial batch, as the course's train loader does; otherwise order is kept and
     the last short batch is yielded. ``subset=N`` keeps the first N images (0 = all).
     ``normalize`` (``Config.normalize``, ``--no-normalize``): pixels scaled to [-1, 1] as the course
-    does, or raw 0-255 floats. ``normalized=`` is its old name (deprecated).
+    does, or raw 0-255 floats.
     """
-    if normalized is not None:
-        warnings.warn("make_loader(normalized=...) is now make_loader(normalize=...), the name of "
-                      "Config.normalize.", DeprecationWarning, stacklevel=2)
-        normalize = normalized
     images, labels = load_mnist(split, data_dir)
     if subset < 0:
         raise DataError(f"subset must be 0 (all) or a positive count, got {subset}.")

@@ -1,7 +1,7 @@
 """``History``: the record every ``fit`` keeps (the course's ``loss_list`` and one row per epoch).
 
 It is the one callback the loop itself needs (``fit`` adds one and returns it), so it lives
-below the loop, beside the callback protocol; ``course.callbacks`` re-exports it.
+below the loop, beside the callback protocol; import it from ``course`` (``from course import History``).
 """
 from __future__ import annotations
 

@@ -5,16 +5,20 @@ The suggestion is the rate where the smoothed loss falls fastest (steepest negat
 against log lr) before it reaches its minimum: safely below the rate at which the loss
 starts to climb. Only the part before the minimum counts, because a loss that has
 blown up (or a network whose ReLUs died, stuck at ln 10 = 2.30) can "fall" again afterwards.
-The model's and optimizer's state are restored afterwards, so training can start fresh.
+The test sweeps the learning rate of the optimizer it is given (an object, as ``fit`` takes);
+the model's parameters and the optimizer's state and rate are restored afterwards, so the same
+model and optimizer can then train from where they started.
 """
 from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ConfigError
 from .events import Callback, StopTraining
 from .optim import make_optimizer
 from .train import fit
@@ -93,28 +97,84 @@ def suggest_lr(lrs, smoothed, skip_start: int = 10) -> float:
     return float(lrs[int(np.argmin(slopes))])
 
 
-def lr_range_test(model, train_loader, optimizer: str = "adam", start_lr=1e-6, end_lr=1.0,
-                  num_steps=200, loss_fn=None, restore=True, optimizer_options=None,
-                  **options) -> LRFinderResult:
-    """Run the range test on ``model`` with a fresh optimizer named ``optimizer``
-    (``course.optim.make_optimizer``; ``optimizer_options`` e.g. ``{"momentum": 0.9}``).
+def lr_range_test(model, train_loader, optimizer, start_lr=1e-6, end_lr=1.0, num_steps=200, loss_fn=None,
+                  restore=True, optimizer_options=None, **options) -> LRFinderResult:
+    """Run the range test: train ``model`` with ``optimizer``, its learning rate set before
+    every step (``optimizer.set_lr``) from ``start_lr`` up to ``end_lr``. Notebook 2.6.1.
 
-    With ``restore=True`` the model's parameters are put back afterwards. ``options`` go to
-    ``LRRangeTest`` (``smoothing``, ``diverge_factor``).
+    Parameters
+    ----------
+    model, train_loader, optimizer
+        As for ``course.fit``: ``optimizer`` is a ``paddle.optimizer`` optimizer over
+        ``model.parameters()``, e.g. ``paddle.optimizer.Adam(parameters=model.parameters())``
+        or ``course.make_optimizer("sgd", 0.01, model.parameters())``. It must have a float
+        learning rate: Paddle refuses ``set_lr`` when an ``LRScheduler`` is attached (a
+        ``ConfigError`` says so). Its own rate does not matter during the test. A name
+        (``"adam"``, with ``optimizer_options`` for ``make_optimizer``) still works for one
+        release, with a ``DeprecationWarning``.
+    restore : bool, default True
+        Put back the model's parameters, the optimizer's state (accumulators such as Adam's
+        moments; a fresh optimizer stays fresh) and its learning rate afterwards, so the same
+        model and optimizer can then train from where they were. ``False`` leaves both as the
+        test left them (the learning rate at the last rate tried).
+    options
+        Go to ``LRRangeTest`` (``smoothing``, ``diverge_factor``).
     """
+    if isinstance(optimizer, str):
+        warnings.warn(f"lr_range_test(model, loader, {optimizer!r}) takes an optimizer object now, as fit does: "
+                      f"lr_range_test(model, loader, course.make_optimizer({optimizer!r}, lr, model.parameters())). "
+                      "Names stop working in the next release.", DeprecationWarning, stacklevel=2)
+        optimizer = make_optimizer(optimizer, start_lr, model.parameters(), **(optimizer_options or {}))
+    elif optimizer_options:
+        raise ConfigError("optimizer_options only go with an optimizer name; give them to the optimizer you "
+                          "build (e.g. paddle.optimizer.Momentum(momentum=0.9, parameters=...)).")
+    elif not callable(getattr(optimizer, "set_lr", None)):
+        raise ConfigError(f"optimizer must be a paddle.optimizer optimizer over model.parameters(), as for fit, "
+                          f"got {type(optimizer).__name__}.")
+    saved_lr = optimizer.get_lr()
+    try:
+        optimizer.set_lr(saved_lr)  # changes nothing; Paddle (2.6 and 3.x) refuses it when an LRScheduler is attached
+    except RuntimeError as err:
+        raise ConfigError("lr_range_test sets the learning rate itself (optimizer.set_lr), which Paddle refuses "
+                          "for an optimizer built with an LRScheduler: build it with a float learning rate, e.g. "
+                          "paddle.optimizer.Adam(learning_rate=0.001, parameters=model.parameters()), and give "
+                          "the schedule to the optimizer you train with afterwards.") from err
     saved_model = copy.deepcopy(model.state_dict()) if restore else None
-    opt = make_optimizer(optimizer, start_lr, model.parameters(), **(optimizer_options or {}))
+    saved_state = copy.deepcopy(optimizer.state_dict()) if restore else None
+    swept = optimizer
+    if restore and not saved_state:
+        swept = _fresh_twin(optimizer, model)
     finder = LRRangeTest(start_lr, end_lr, num_steps, **options)
     epochs = math.ceil(num_steps / max(len(train_loader), 1)) + 1
-    history = fit(model, train_loader, opt, epochs, loss_fn=loss_fn, callbacks=[finder])
-    if restore:
-        model.set_state_dict(saved_model)
+    try:
+        history = fit(model, train_loader, swept, epochs, loss_fn=loss_fn, callbacks=[finder])
+    finally:
+        if restore:
+            model.set_state_dict(saved_model)
+            if swept is optimizer:
+                optimizer.set_state_dict(saved_state)
+            optimizer.set_lr(saved_lr)
     result = LRFinderResult(finder.lrs[:len(finder.losses)], finder.losses, finder.smoothed,
                             stop_reason=history.stop_reason)
     result.suggestion = suggest_lr(result.lrs, result.smoothed)
     finite = [(s, lr) for s, lr in zip(result.smoothed, result.lrs) if math.isfinite(s)]
     result.min_loss_lr = min(finite)[1] if finite else math.nan
     return result
+
+
+def _fresh_twin(optimizer, model):
+    """For an optimizer without state: a copy over the same parameters to run the test with.
+
+    A fresh optimizer's state is empty, and Paddle's ``set_state_dict`` cannot empty it again
+    once the test has created accumulators (it asserts each one is in the dict); a copy made
+    before the first step (``deepcopy``, the parameters shared, not copied) leaves the
+    original fresh. After its first step an optimizer holds Paddle program objects that
+    cannot be copied: then it has no accumulators to restore (SGD) and is used itself.
+    """
+    try:
+        return copy.deepcopy(optimizer, memo={id(p): p for p in model.parameters()})
+    except TypeError:  # "cannot pickle 'paddle.base.libpaddle.ProgramDesc' object": stepped before
+        return optimizer
 
 
 def plot_lr_finder(result: LRFinderResult, path=None):

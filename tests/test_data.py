@@ -86,9 +86,8 @@ def test_options_batch_size_subset_split():
     raw_loader = make_loader("test", 10, normalize=False, subset=10)
     x, _ = next(iter(raw_loader))
     np.testing.assert_array_equal(x.numpy()[:, 0], load_mnist("test")[0][:10].astype(np.float32))
-    with pytest.warns(DeprecationWarning, match="normalize="):  # the old name still works (notebook 2.8.6)
-        old_name = make_loader("test", 10, normalized=False, subset=10)
-    np.testing.assert_array_equal(next(iter(old_name))[0].numpy(), x.numpy())
+    with pytest.raises(TypeError, match="normalized"):  # the old name is gone: one name, Config.normalize's
+        make_loader("test", 10, normalized=False, subset=10)
 
 
 def test_smoke_mode_shrinks_the_lesson_loaders(monkeypatch):

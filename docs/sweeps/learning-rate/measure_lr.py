@@ -40,7 +40,9 @@ def main():
     train(0.01, "0.01")
     train(0.1, "0.1")
     # as in the notebook: the range test on the same loader, from the same weights, after those runs
-    finder = lr_range_test(fresh_model(), train_loader, "sgd", start_lr=1e-4, end_lr=10.0, num_steps=200)
+    model = fresh_model()
+    finder = lr_range_test(model, train_loader, make_optimizer("sgd", 0.01, model.parameters()),
+                           start_lr=1e-4, end_lr=10.0, num_steps=200)
     train(finder.suggestion, f"suggested: {finder.suggestion:.3g} (min_loss_lr {finder.min_loss_lr:.3g})")
     lines = [f"Measured {time.strftime('%Y-%m-%d')}, Paddle {paddle.__version__}, {platform.machine()}, "
              "`python docs/sweeps/learning-rate/measure_lr.py` (notebook 2.6.1, sections 2 and 4, full mode).", "",
