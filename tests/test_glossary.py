@@ -65,7 +65,9 @@ def retired_in(text: str, terms: dict) -> list:
     return sorted({f"{variant} (use {use})" for variant, use in terms.items() if variant in text})
 
 
-PAGES = sorted([*(ROOT / "notebooks").rglob("*.ipynb"), *(ROOT / "docs").rglob("*.md"), ROOT / "README.md"])
+# the homework sources too: the student versions in notebooks/homework/ are generated from them
+PAGES = sorted([*(ROOT / "notebooks").rglob("*.ipynb"), *(ROOT / "course" / "homework" / "source").glob("*.ipynb"),
+                *(ROOT / "docs").rglob("*.md"), ROOT / "README.md"])
 PAGES = [p for p in PAGES if p != GLOSSARY and ".ipynb_checkpoints" not in p.parts]
 
 
