@@ -101,6 +101,21 @@ def read_recorded(path) -> dict:
     return found
 
 
+def read_record(path) -> dict:
+    """The results record ``make notebooks`` writes (docs/results.json) as ``{notebook key: {"mode", "date",
+    "cpu", "results": {key: {"value", "note"}}}}``; ``{}`` before the first full-mode run."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["notebooks"]
+    except FileNotFoundError:
+        return {}
+
+
+def recorded_values(entry: dict) -> dict:
+    """``{key: value}`` of one notebook's entry in the record (what its stamps show)."""
+    return {key: item["value"] for key, item in entry.get("results", {}).items()}
+
+
 def stamp_results(text: str, values: dict) -> str:
     """``text`` with each ``<!-- result:KEY -->…<!-- /result -->`` holding ``format_value(values[KEY])``;
     a key with no recorded value is left as it is."""

@@ -156,18 +156,6 @@ def html_links(source: str) -> str:
     return LINK.sub(lambda m: fix(m) if m.group(1) else m.group(0), source)
 
 
-def recorded_values(results_json: Path = None) -> dict:
-    """``{notebook key ("2.8.3_train_val_test", "homework/2-8"): {result key: value}}`` from the results
-    record the last full-mode ``make notebooks`` wrote (docs/results.json); ``{}`` before the first one."""
-    import json
-
-    path = results_json or RESULTS_JSON
-    if not path.exists():
-        return {}
-    notebooks = json.loads(path.read_text(encoding="utf-8"))["notebooks"]
-    return {key: {k: item["value"] for k, item in entry.get("results", {}).items()} for key, entry in notebooks.items()}
-
-
 def stage(out_stage: Path, executed_folders):
     import nbformat
 
@@ -180,7 +168,7 @@ def stage(out_stage: Path, executed_folders):
     from course import results  # this checkout's (the module puts the repository first on sys.path)
 
     report = {}
-    recorded = recorded_values()
+    recorded = {key: results.recorded_values(entry) for key, entry in results.read_record(RESULTS_JSON).items()}
     for source in chapters + homework:
         rel = source.relative_to(ROOT)
         copy = executed_copy(source, executed_folders)

@@ -327,10 +327,9 @@ def cpu_description() -> str:
 
 def read_results(path: Path = None) -> dict:
     """``{notebook key: {"mode", "date", "cpu", "results": {key: {"value", "note"}}}}`` from docs/results.json."""
-    path = path or RESULTS_JSON
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))["notebooks"]
+    from course import results
+
+    return results.read_record(path or RESULTS_JSON)
 
 
 def results_json(entries: dict) -> str:
@@ -377,10 +376,11 @@ def write_results(updates: dict, today: str, path_json: Path = None, path_md: Pa
 def stamp_results(path: Path, entries: dict) -> bool:
     """Write the notebook's recorded values between its result comments; True when the file changed.
     A homework's student version is generated from its source notebook (see ``stamp``)."""
-    recorded = entries.get(key_of(path), {}).get("results", {})
-    if not recorded:
+    from course import results
+
+    values = results.recorded_values(entries.get(key_of(path), {}))
+    if not values:
         return False
-    values = {k: item["value"] for k, item in recorded.items()}
     if path.parent == NOTEBOOKS_DIR / "homework":
         from course import homework
 
