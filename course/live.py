@@ -16,7 +16,9 @@ One instance can follow several runs, one curve per run, for a cell that compare
 ``live.run(label)`` is a callback that adds a curve named ``label`` to the same figure; the runs
 already finished stay drawn while the next one trains. ``live.add(label, history)`` adds a run
 that was trained elsewhere (its ``History``). Used directly as a callback (``callbacks=[live]``)
-each ``fit`` becomes a new curve named "run 1", "run 2" ...
+each ``fit`` becomes a new curve named "run 1", "run 2" ... A loop written by hand, where no ``fit``
+fires events (the course's own loop in 2.8.1), calls ``live.log(loss, logits, labels)`` after each step
+and ``live.finish()`` after the loop.
 
 Plain matplotlib (a ``Figure`` on the Agg canvas, no pyplot state) and ``IPython.display``.
 No server, no widget. A frame is a PNG render, a fraction of a second on a busy CPU, so frames are
@@ -136,32 +138,58 @@ class LivePlot(Callback):
 
     # ---------------------------------------------------------------- events
     def before_fit(self, state):
+        self._start(len(state.train_loader) if hasattr(state.train_loader, "__len__") else 0)
+
+    def after_batch(self, state):
+        self._accumulate(state.loss, state.y_hat, state.y, state.step)
+
+    # ------------------------------------------------- a hand-written loop
+    def log(self, loss, logits, labels, steps_per_epoch: int = 0) -> None:
+        """One training step of a loop written by hand (the course's own ``for batch_id, ...`` loop),
+        where no ``fit`` fires events: call it after ``opt.step()`` with the step's loss, logits and labels;
+        :meth:`finish` after the loop. The first call starts a curve (``steps_per_epoch`` sets the point
+        spacing as ``len(train_loader)`` does under ``fit``). Reads nothing back from the device but one
+        number per plotted point."""
+        if self._current is None and self.enabled:
+            self._start(steps_per_epoch)
+            self._steps = 0
+        if self._current is not None:
+            self._steps += 1
+            self._accumulate(loss, logits, labels, self._steps)
+
+    def finish(self) -> None:
+        """End the curve :meth:`log` was drawing (its last frame stays in the cell)."""
+        if self._current is not None:
+            self._end(self._steps)
+
+    def _start(self, steps_per_epoch: int) -> None:
         label = self._next_label or f"run {len(self.curves) + 1}"
         self._next_label = None
         if not self.enabled:
             return
         self._current = self._new_curve(label)
-        n = len(state.train_loader) if hasattr(state.train_loader, "__len__") else 0
-        self._every = self.every or max(1, n // 25)
+        self._every = self.every or max(1, steps_per_epoch // 25)
         self._count, self._loss, self._correct, self._seen = 0, paddle.zeros([]), paddle.zeros([], "int64"), 0
         self._hook_cell_end()
 
-    def after_batch(self, state):
+    def _accumulate(self, loss, logits, labels, step: int) -> None:
         if self._current is None:
             return
         # On the device, no host read: one add per step for the loss and three small ops for accuracy.
-        self._loss += state.loss.detach()
-        self._correct += correct_count(state.y_hat.detach(), state.y)
-        self._seen += state.X.shape[0]
+        self._loss += loss.detach()
+        self._correct += correct_count(logits.detach(), labels)
+        self._seen += labels.shape[0]
         self._count += 1
         if self._count < self._every:
             return
-        self._flush(state.step)
+        self._flush(step)
         self._maybe_draw()
 
     def after_epoch(self, state):
-        if not self._flush_rest(state):
+        if self._current is None:
             return
+        if self._count:  # the steps of an unfinished window
+            self._flush(state.step)
         row = state.history.epochs[-1]   # the epoch's History row (NaN validation without a val_loader)
         curve = self._current
         curve.epoch_steps.append(state.step)
@@ -171,21 +199,17 @@ class LivePlot(Callback):
         self._maybe_draw()
 
     def after_fit(self, state):
-        if not self._flush_rest(state):
-            return
+        if self._current is not None:
+            self._end(state.step)
+
+    def _end(self, step: int) -> None:
+        if self._count:
+            self._flush(step)
         self._current.done = True
         self._current = None
         self._dirty = True
         # In a kernel the cell-end hook draws the last frame; without one (enabled=True outside Jupyter) draw now.
         self._maybe_draw(force=self._hooked is None)
-
-    def _flush_rest(self, state) -> bool:
-        """Plot the steps of an unfinished window; False when no run is being followed (disabled)."""
-        if self._current is None:
-            return False
-        if self._count:
-            self._flush(state.step)
-        return True
 
     def _flush(self, step: int) -> None:
         curve = self._current

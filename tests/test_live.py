@@ -72,6 +72,36 @@ def test_enabled_it_records_window_means_and_epoch_rows(loader):
     assert live.frames == 4 + 2 + 1
 
 
+def test_a_hand_written_loop_logs_its_steps_like_fit(loader):
+    """The course's own loop (no fit, no events): log() after each step, finish() after the loop."""
+    import paddle
+    import paddle.nn.functional as F
+
+    live = LivePlot(every=2, enabled=True, min_interval=0.0, max_share=1.0)
+    live.draw = lambda: setattr(live, "frames", live.frames + 1)
+    set_seed(0)
+    model = MNIST()
+    opt = paddle.optimizer.SGD(learning_rate=0.01, parameters=model.parameters())
+    losses = []
+    for images, labels in loader():
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        losses.append(float(loss))
+        live.log(loss, logits, labels, steps_per_epoch=len(loader))
+    live.finish()
+    (curve,) = live.curves.values()
+    assert curve.done and curve.steps == [2, 4, 5]   # a point every 2 steps and the leftover one
+    assert curve.loss == pytest.approx([sum(losses[:2]) / 2, sum(losses[2:4]) / 2, losses[4]], rel=1e-5)
+    assert all(0 <= a <= 1 for a in curve.acc) and curve.epoch_steps == []
+    disabled = LivePlot(every=1)   # headless: nothing kept, finish() harmless
+    disabled.log(loss, logits, labels)
+    disabled.finish()
+    assert disabled.curves == {}
+
+
 def test_one_instance_follows_several_runs_one_curve_each(loader):
     live = LivePlot(every=5, enabled=True)
     live.draw = lambda: None
