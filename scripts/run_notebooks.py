@@ -207,10 +207,10 @@ def read_wall(path: Path = None) -> str:
     return ""
 
 
-def wall_line(seconds: float, count: int, jobs: int, load: float, today: str) -> str:
+def wall_line(seconds: float, count: int, jobs: int, load: float, today: str, cpu: str = "") -> str:
     return (f"{WALL_PREFIX}{round(seconds / 60)} min wall clock ({fmt_time(seconds)}): `make notebooks`, all {count} "
-            f"notebooks in full mode, {jobs} at a time, {today}; highest 1-minute load average "
-            f"during the run {load:.2f}")
+            f"notebooks in full mode, {jobs} at a time, {today}{f', on {cpu}' if cpu else ''}; highest 1-minute "
+            f"load average during the run {load:.2f}")
 
 
 class LoadWatcher(threading.Thread):
@@ -320,7 +320,11 @@ def stamp_file(path: Path, seconds, docs_link: str = "../docs/") -> bool:
 def cpu_description() -> str:
     """The CPU as the benchmarks name it (course.cpu.cpu_identity: model, family/model/stepping, notable
     flags), so a record from one machine is never read as another's."""
-    from course.cpu import cpu_identity
+    import warnings
+
+    with warnings.catch_warnings():  # course.cpu imports Paddle, which warns that it found no ccache
+        warnings.filterwarnings("ignore", message="No ccache found")
+        from course.cpu import cpu_identity
 
     return f"{cpu_identity()['label']}, {os.cpu_count()} cores"
 
@@ -469,7 +473,7 @@ def main(argv=None):
         if not args.no_table:
             wall = read_wall(table)
             if mode == "full" and len(paths) == len(all_notebooks()):
-                wall = wall_line(wall_seconds, len(paths), args.jobs, load, today)
+                wall = wall_line(wall_seconds, len(paths), args.jobs, load, today, cpu_description())
             rows = read_table(table)  # read now, not at the start: another run may have written rows meanwhile
             for key, (seconds, result) in updates.items():
                 row = rows.setdefault(key, {"full": (None, "", ""), "smoke": (None, "", "")})

@@ -89,3 +89,21 @@ def test_tests_named_in_the_docs_exist():
                 if not re.search(rf"^\s*def {name or more}\b", path.read_text(encoding="utf-8"), re.M):
                     missing.append(f"{doc.name}: {current}::{name or more}")
     assert checked > 20 and not missing, missing
+
+
+def test_every_repository_file_a_notebook_names_exists():
+    """Prose and comments that send a reader to `tests/x.py`, `docs/y.md`, `course/z.py` or `bench/...`
+    name files that exist (2.6.1 once pointed at a test file that had been merged into another)."""
+    import json
+    import re
+
+    named = re.compile(r"(?<![\w/.])((?:tests|docs|course|bench|scripts)/[\w./-]+\.(?:py|md|csv|json))")
+    missing = []
+    for path in sorted((ROOT / "notebooks").rglob("*.ipynb")) + sorted((ROOT / "course" / "homework" / "source").glob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            for name in named.findall("".join(cell["source"])):
+                if not (ROOT / name).exists():
+                    missing.append(f"{path.relative_to(ROOT)}: {name}")
+    assert missing == []
