@@ -30,7 +30,12 @@ PADDLE_VERSION ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-VENV ?= .venv$(if $(PYTHON_VERSION),-py$(PYTHON_VERSION))$(if $(PADDLE_VERSION),-paddle$(PADDLE_VERSION))
+# One name per environment: its venv, and the test run's own output folder and pytest cache, so two
+# `make test` of different environments can run at the same time in one checkout (.ci/run's two lanes).
+TAG := $(if $(PYTHON_VERSION),-py$(PYTHON_VERSION))$(if $(PADDLE_VERSION),-paddle$(PADDLE_VERSION))
+VENV ?= .venv$(TAG)
+TEST_OUTPUT ?= test-output$(TAG)
+PYTEST := COURSE_TEST_OUTPUT=$(TEST_OUTPUT) $(VENV)/bin/python -m pytest -o cache_dir=.pytest_cache$(TAG)
 ifeq ($(PADDLE_VERSION),)
 PADDLE_PIN :=
 else
@@ -49,7 +54,7 @@ EXTRAS := $(PADDLE),full,test,notebook,grade,site
 endif
 STAMP := $(VENV)/.installed-$(PADDLE)$(PADDLE_VERSION)
 
-.PHONY: demo test rebuild-check clean
+.PHONY: demo test venv rebuild-check clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,16 +62,20 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]" $(PADDLE_PIN) $(if $(NUMPY),"$(NUMPY)")
 	touch $@
 
+# Only the environment (.ci/run builds all of them first, one at a time: their editable installs write
+# the same course.egg-info/ in the checkout).
+venv: $(STAMP)
+
 demo: $(STAMP)
 	$(PY) -m course train $(ARGS)
 
 test: $(STAMP) lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 # The developer's loop: everything not marked slow (notebooks, real training), in a couple of minutes.
 .PHONY: test-fast lint
 test-fast: $(STAMP) lint
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 # ruff (pinned in setup.cfg's test extra; the rules are in pyproject.toml), before the tests: under a second.
 LINT_PATHS := course bench scripts tests data_process.py MNIST_network.py tools.py
@@ -100,4 +109,4 @@ site: $(STAMP)
 	$(PY) scripts/build_site.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) test-output .pytest_cache *.egg-info build
+	rm -rf $(VENV) $(TEST_OUTPUT) .pytest_cache$(TAG) *.egg-info build

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import atexit
 import errno
+import secrets
 import signal
 import socket
 import subprocess
@@ -62,6 +63,7 @@ import sys
 from visualdl.server import app as vdl
 
 smoothing = sys.argv.pop(1)
+token = sys.argv.pop(1)  # answered on every response: start() knows the server on the port is this one
 script = ('<script>try{if(localStorage.getItem("course_smoothing")!=="%s"){'
           'localStorage.setItem("scalar_smoothing","%s");localStorage.setItem("course_smoothing","%s")}'
           '}catch(e){}</script>' % (smoothing, smoothing, smoothing))
@@ -72,6 +74,7 @@ def create_app_with_smoothing(args):
 
     @app.after_request
     def set_smoothing(response):
+        response.headers["X-Course-Dashboard"] = token
         if response.mimetype == "text/html" and not response.direct_passthrough:
             page = response.get_data(as_text=True)
             if "<head>" in page:
@@ -222,18 +225,34 @@ def start(logdir="runs", port: int | None = None, host: str = DEFAULT_HOST, lang
     smoothing = round(float(smoothing), 2)  # the slider's step
     logdir = Path(logdir).resolve()
     runs = find_runs(logdir)
-    if port is None:
-        port = DEFAULT_PORT if _port_is_free(host, DEFAULT_PORT) else _free_port(host)
-    elif not _port_is_free(host, port):
-        # Checked here because VisualDL's own start-up check would find the other server
-        # answering on that port and announce itself as running.
-        raise DashboardError(f"port {port} on {host} is in use (another dashboard?); pass another --port.")
+    if port is not None:
+        if not _port_is_free(host, port):
+            # Checked here because VisualDL's own start-up check would find the other server
+            # answering on that port and announce itself as running.
+            raise DashboardError(f"port {port} on {host} is in use (another dashboard?); pass another --port.")
+        return _launch(logdir, runs, port, host, language, timeout, smoothing)
+    port = DEFAULT_PORT if _port_is_free(host, DEFAULT_PORT) else _free_port(host)
+    try:
+        return _launch(logdir, runs, port, host, language, timeout, smoothing)
+    except _PortLost:
+        # Another program (a second dashboard started at the same moment) bound the port between
+        # the check and VisualDL's bind: once more on a port the system hands out.
+        return _launch(logdir, runs, _free_port(host), host, language, timeout, smoothing)
+
+
+class _PortLost(DashboardError):
+    """The port was free when checked, but by the time the server started another program answered on it."""
+
+
+def _launch(logdir: Path, runs: list, port: int, host: str, language: str, timeout: float,
+            smoothing: float) -> Dashboard:
     probe = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
     shown = f"[{probe.strip('[]')}]" if ":" in probe else probe
     url = f"http://{shown}:{port}/app"
 
     log_file = tempfile.NamedTemporaryFile("wb", prefix="course-dashboard-", suffix=".log", delete=False)
-    command = [sys.executable, "-c", _SERVER, f"{smoothing:g}", "--logdir", logdir.name or str(logdir),
+    token = secrets.token_hex(8)
+    command = [sys.executable, "-c", _SERVER, f"{smoothing:g}", token, "--logdir", logdir.name or str(logdir),
                "--host", host, "--port", str(port), "--language", language, "--disable-telemetry"]
     # Own session: a Ctrl-C in the terminal or a notebook kernel interrupt reaches only
     # this process, which then stops the server itself (no half-printed child traceback).
@@ -243,23 +262,30 @@ def start(logdir="runs", port: int | None = None, host: str = DEFAULT_HOST, lang
     dashboard = Dashboard(url, logdir, runs, process, Path(log_file.name), smoothing)
     atexit.register(dashboard.stop)
     try:
-        _wait_until_alive(dashboard, f"http://{shown}:{port}/alive", timeout)
+        _wait_until_alive(dashboard, f"http://{shown}:{port}/alive", token, timeout)
     except BaseException:
         dashboard.stop()
         raise
     return dashboard
 
 
-def _wait_until_alive(dashboard: Dashboard, alive_url: str, timeout: float) -> None:
+def _wait_until_alive(dashboard: Dashboard, alive_url: str, token: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
+    someone_else = False  # a server answered on the port without this dashboard's token
     while True:
-        if not dashboard.running:
+        # VisualDL 2.5.3 that finds its port taken prints "Address already in use" and keeps running.
+        if not dashboard.running or (someone_else and "Address already in use" in dashboard.log_tail(20)):
+            if someone_else:
+                raise _PortLost(f"another server took {alive_url.rsplit('/', 1)[0]} while the dashboard started; "
+                                "pass a free --port.")
             raise DashboardError(f"the VisualDL server exited at start (status {dashboard.process.returncode}): "
                                  f"{dashboard.log_tail() or 'no output'}")
         try:
             with urllib.request.urlopen(alive_url, timeout=2) as response:
                 if response.status < 400:
-                    return
+                    if response.headers.get("X-Course-Dashboard") == token:
+                        return
+                    someone_else = True
         except (urllib.error.URLError, OSError):
             pass
         if time.monotonic() > deadline:

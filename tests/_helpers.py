@@ -18,6 +18,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository root
+# Where tests leave what a person may want to look at afterwards (plots, run folders, executed notebooks).
+# `make test` gives each environment its own (test-output/<venv>), so two legs can run at once (.ci/run).
+TEST_OUTPUT = Path(os.environ.get("COURSE_TEST_OUTPUT") or ROOT / "test-output").resolve()
 
 
 def course_env(smoke: bool = False, **variables: str | None) -> dict:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/_helpers.py, tests/_scalar_guard.py
-from _helpers import ROOT  # noqa: E402
+from _helpers import ROOT, TEST_OUTPUT  # noqa: E402
 
 # Tests import the public API as a user does, including the lesson-facing
 # top-level modules (data_process, MNIST_network, tools) from the repository root.
@@ -28,8 +28,8 @@ def _no_smoke_leak(monkeypatch):
 
 @pytest.fixture
 def out_dir(request):
-    """A per-test folder under test-output/ kept after the run (plots, run directories) for inspection."""
-    path = ROOT / "test-output" / request.node.name
+    """A per-test folder under test-output/ (``TEST_OUTPUT``) kept after the run (plots, run directories) for inspection."""
+    path = TEST_OUTPUT / request.node.name
     if path.exists():
         import shutil
         shutil.rmtree(path)

@@ -15,7 +15,7 @@ import pytest
 from course import MNIST, ConfigError, ForwardRecorder, make_loader, set_seed
 from course import cpu
 
-from _helpers import ROOT, course_env, run_course
+from _helpers import ROOT, TEST_OUTPUT, course_env, run_course
 
 WORKER = ROOT / "tests" / "_levers_worker.py"
 
@@ -203,7 +203,7 @@ def test_run_header_reports_the_levers(monkeypatch):
 
 
 def test_bad_switch_is_a_one_line_cli_error():
-    done = run_course("train", "--no-progress", "--out_dir", ROOT / "test-output" / "levers-bad-switch",
+    done = run_course("train", "--no-progress", "--out_dir", TEST_OUTPUT / "levers-bad-switch",
                       env=course_env(smoke=True, COURSE_CPU_LEVERS="turbo"))
     assert done.returncode == 2
     assert "COURSE_CPU_LEVERS='turbo' names unknown lever(s) ['turbo']" in done.stderr

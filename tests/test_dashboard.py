@@ -146,6 +146,52 @@ def test_start_refuses_missing_or_empty_log_directories_and_a_taken_port(logdir,
             start(logdir[0], port=taken.getsockname()[1])
 
 
+class _ForeignServer:
+    """Another program answering ``/alive`` on a port (what a second dashboard started a moment
+    earlier looks like to this one)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        class Alive(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"alive")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Alive)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_start_never_takes_another_server_for_its_own(logdir, monkeypatch):
+    """The race of two dashboards started at once (two notebooks, two CI lanes): both find 8040
+    free, one binds it. The other must not report the first one's address as its own; with
+    ``port=None`` it moves to a free port, with a given port it stops with a clear error."""
+    import course.dashboard as dashboard_module
+
+    with _ForeignServer() as foreign:
+        monkeypatch.setattr(dashboard_module, "_port_is_free", lambda host, port: True)  # the check came first
+        monkeypatch.setattr(dashboard_module, "DEFAULT_PORT", foreign.port)
+        with start(logdir[0], port=None, language="en") as dashboard:
+            assert f":{foreign.port}/" not in dashboard.url
+            status, headers, _ = get(f"{dashboard.url}/api/runs")
+            assert status == 200 and headers["X-Course-Dashboard"]
+        with pytest.raises(DashboardError, match="another server took"):
+            start(logdir[0], port=foreign.port, language="en")
+
+
 def course(*args, **kwargs):
     return start_course(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 

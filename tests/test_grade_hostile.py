@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(subprocess.run(["sh", "-c", "command -v bwrap"],
                                 reason="bubblewrap is not installed (apt install bubblewrap): .ci/run installs it")
 
 PACKAGE = Path(course.__file__).resolve().parent
-MARKER = "course-grade-hostile-daemon"
+MARKER = f"course-grade-hostile-daemon-{os.getpid()}"  # this test run's, not another CI lane's
 
 
 def _notebook(path: Path, *cells: str, metadata=None) -> Path:

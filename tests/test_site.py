@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from _helpers import ROOT, chromium
+from _helpers import ROOT, TEST_OUTPUT, chromium
 
 CHAPTER = "2.8.3_train_val_test"  # a figure (the history plot) and a table (the first cell's) on one page
 WAIT = 60
@@ -33,7 +33,7 @@ def executed_chapter(tmp_path) -> Path:
     import nbformat
 
     name = f"{CHAPTER}.ipynb"
-    copies = sorted((ROOT / "test-output").glob(f"test_runs_headless_in_smoke_mode*/{name}"))
+    copies = sorted(TEST_OUTPUT.glob(f"test_runs_headless_in_smoke_mode*/{name}"))
     copies.append(ROOT / "build" / "notebooks" / "smoke" / name)  # `make notebooks ARGS=--smoke`
     for copy in (c for c in copies if c.exists()):
         nb = nbformat.read(copy, as_version=4)
