@@ -195,6 +195,7 @@ def read_table(path: Path = None) -> dict:
 
 
 WALL_PREFIX = "total: "
+DEFAULT_JOBS = 2  # the machine's two cores; one notebook mostly uses one
 
 
 def read_wall(path: Path = None) -> str:
@@ -208,7 +209,8 @@ def read_wall(path: Path = None) -> str:
 
 
 def wall_line(seconds: float, count: int, jobs: int, load: float, today: str, cpu: str = "") -> str:
-    return (f"{WALL_PREFIX}{round(seconds / 60)} min wall clock ({fmt_time(seconds)}): `make notebooks`, all {count} "
+    command = "`make notebooks`" if jobs == DEFAULT_JOBS else f"`make notebooks ARGS=\"--jobs {jobs}\"`"
+    return (f"{WALL_PREFIX}{round(seconds / 60)} min wall clock ({fmt_time(seconds)}): {command}, all {count} "
             f"notebooks in full mode, {jobs} at a time, {today}{f', on {cpu}' if cpu else ''}; highest 1-minute "
             f"load average during the run {load:.2f}")
 
@@ -416,7 +418,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="run only notebooks whose name contains one of these")
     parser.add_argument("--smoke", action="store_true", help="smoke mode (COURSE_SMOKE=1) instead of full mode")
-    parser.add_argument("--jobs", type=int, default=2, help="notebooks run at the same time (default 2)")
+    parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                        help=f"notebooks run at the same time (default {DEFAULT_JOBS})")
     parser.add_argument("--no-table", action="store_true",
                         help="do not rewrite docs/notebooks.md nor the results record (docs/results.*)")
     parser.add_argument("--no-stamp", action="store_true",

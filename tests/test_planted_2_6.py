@@ -75,3 +75,15 @@ def test_rmsprop_measurement_catches_rho_read_the_other_way():
 
     assert steps_to_forget(scratch.RMSProp(0.01, rho=0.95)) > 5 * steps_to_forget(scratch.RMSProp(0.01, rho=0.5))
     assert not steps_to_forget(RhoInverted(0.01, rho=0.95)) > 5 * steps_to_forget(RhoInverted(0.01, rho=0.5))
+
+
+def first_steps_alike(make):   # 2.6.2, section 3: a large and a small gradient move the first step alike
+    large, small = abs(moves(make(), [1000.0])[0]), abs(moves(make(), [0.001])[0])
+    return 0.95 < large / small < 1.05
+
+
+def test_adagrad_measurement_catches_the_course_reading():
+    """Course 2.6.2 reads AdaGrad as taking big steps where gradients are big (far from the optimum): a step
+    that grows with the gradient, as SGD's does. The notebook's measurement tells the two apart."""
+    assert first_steps_alike(lambda: scratch.AdaGrad(0.1))
+    assert not first_steps_alike(lambda: scratch.SGD(0.1))
