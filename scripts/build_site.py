@@ -21,6 +21,7 @@ link to that are not pages (a CSV, a script) are copied in as they are. The orde
 navigation is the course's: the chapter notebooks by number, then the homework, then the docs.
 """
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -57,17 +58,33 @@ def title_of(path: Path) -> str:
 
 
 def executed_copy(source: Path, folders) -> Path:
+    """The executed copy of ``source`` to show: the first of ``folders`` (full mode before smoke) holding one
+    whose run finished; a copy of a run that failed (``metadata.course_run.result``, written by
+    ``make notebooks``: a dead kernel leaves outputs up to the cell that stopped) only when no folder has a
+    finished one, and its page says so."""
     rel = source.relative_to(NOTEBOOKS_DIR)
+    found = []
     for folder in folders:
         for candidate in (Path(folder) / rel, Path(folder) / rel.name):
             if candidate.exists():
-                return candidate
+                found.append(candidate)
+                break
     # tests/test_notebooks.py keeps its executed copies as test-output/<test id>/<name>.ipynb
     for folder in folders:
-        hits = sorted(Path(folder).glob(f"*/{rel.name}"))
-        if hits:
-            return hits[0]
-    return None
+        found.extend(sorted(Path(folder).glob(f"*/{rel.name}")))
+    for copy in found:
+        if run_result(copy) == "ok":
+            return copy
+    return found[0] if found else None
+
+
+def run_result(copy: Path) -> str:
+    """``ok``, or ``failed: ...`` as ``make notebooks`` wrote it; ``ok`` for a copy made without that record."""
+    try:
+        run = json.loads(copy.read_text(encoding="utf-8")).get("metadata", {}).get("course_run", {})
+    except (OSError, ValueError):
+        return "failed: unreadable copy"
+    return run.get("result", "ok")
 
 
 def provenance(copy: Path, nb, depth: int = 1) -> str:
@@ -89,7 +106,11 @@ def provenance(copy: Path, nb, depth: int = 1) -> str:
         what = "**完整模式**（学生运行的设置，全部数据）"
     else:
         what = f"**冒烟模式**（`COURSE_SMOKE=1`，小数据子集，数字不代表完整训练{record}）"
-    return f"> 本页的输出来自{what}的一次运行，运行结束于 {when}。"
+    line = f"> 本页的输出来自{what}的一次运行，运行结束于 {when}。"
+    result = run.get("result", "ok")
+    if result != "ok":
+        line += f"\n>\n> **这次运行没有跑完**（{result}）：停下之后的单元格没有输出。"
+    return line
 
 
 def docs_pages():

@@ -152,6 +152,31 @@ def test_provenance_prefers_the_runs_own_record_and_falls_back_to_the_folder(tmp
     assert build_site.DEFAULT_EXECUTED[0].name == "full"   # full-mode copies are taken before smoke ones
 
 
+def test_a_run_that_did_not_finish_is_shown_only_when_nothing_else_is_and_says_so(tmp_path):
+    """A full-mode run stopped half-way (a dead kernel, an interrupted make notebooks) leaves a copy with
+    outputs up to the cell that stopped: the site takes a finished smoke copy before it, and a page made from
+    it says that the run did not finish."""
+    import nbformat
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import build_site
+    finally:
+        sys.path.pop(0)
+    source = build_site.NOTEBOOKS_DIR / "x.ipynb"
+    full, smoke = tmp_path / "full" / "x.ipynb", tmp_path / "smoke" / "x.ipynb"
+    for path, mode, result in ((full, "full", "failed: DeadKernelError: Kernel died"), (smoke, "smoke", "ok")):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["course_run"] = {"mode": mode, "finished": "2026-12-07 00:58 UTC", "result": result}
+        path.parent.mkdir()
+        nbformat.write(nb, path)
+    assert build_site.executed_copy(source, [full.parent, smoke.parent]) == smoke
+    smoke.unlink()
+    assert build_site.executed_copy(source, [full.parent, smoke.parent]) == full
+    line = build_site.provenance(full, nbformat.read(full, as_version=4))
+    assert "**完整模式**" in line and "**这次运行没有跑完**（failed: DeadKernelError: Kernel died）" in line
+
+
 def test_a_page_shows_the_recorded_results_though_its_executed_copy_ran_before_they_were_written(tmp_path):
     """make notebooks executes the prose as it was when the run started (empty result stamps) and writes the
     record afterwards: the staged page must carry the record's values, as the committed notebook does."""
