@@ -35,7 +35,6 @@ PYTEST_ARGS ?=
 TAG := $(if $(PYTHON_VERSION),-py$(PYTHON_VERSION))$(if $(PADDLE_VERSION),-paddle$(PADDLE_VERSION))
 VENV ?= .venv$(TAG)
 TEST_OUTPUT ?= test-output$(TAG)
-PYTEST := COURSE_TEST_OUTPUT=$(TEST_OUTPUT) $(VENV)/bin/python -m pytest -o cache_dir=.pytest_cache$(TAG)
 ifeq ($(PADDLE_VERSION),)
 PADDLE_PIN :=
 else
@@ -44,6 +43,7 @@ endif
 # Paddle 2.6 is tested with NumPy 1.26 (docs/versions.md); NUMPY= overrides it.
 NUMPY ?= $(if $(filter 2.%,$(PADDLE_VERSION)),numpy<2,)
 PY := $(VENV)/bin/python
+PYTEST := COURSE_TEST_OUTPUT=$(TEST_OUTPUT) $(PY) -m pytest -o cache_dir=.pytest_cache$(TAG)
 
 ifeq ($(PADDLE),none)
 EXTRAS := full,test,notebook,grade,site

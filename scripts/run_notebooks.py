@@ -322,11 +322,7 @@ def stamp_file(path: Path, seconds, docs_link: str = "../docs/") -> bool:
 def cpu_description() -> str:
     """The CPU as the benchmarks name it (course.cpu.cpu_identity: model, family/model/stepping, notable
     flags), so a record from one machine is never read as another's."""
-    import warnings
-
-    with warnings.catch_warnings():  # course.cpu imports Paddle, which warns that it found no ccache
-        warnings.filterwarnings("ignore", message="No ccache found")
-        from course.cpu import cpu_identity
+    from course.cpu import cpu_identity
 
     return f"{cpu_identity()['label']}, {os.cpu_count()} cores"
 

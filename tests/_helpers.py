@@ -39,6 +39,22 @@ def course_env(smoke: bool = False, **variables: str | None) -> dict:
     return env
 
 
+@contextlib.contextmanager
+def http_server(handler):
+    """A local HTTP server (``handler``: a ``BaseHTTPRequestHandler`` class or factory) on a free port,
+    serving from a thread; yields the port, shuts down on exit."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def course_command(*args) -> list:
     """``[python, -m, course, *args]`` with this interpreter."""
     return [sys.executable, "-m", "course", *map(str, args)]

@@ -1,5 +1,6 @@
 """The VisualDL dashboard: the real server on a free port serves the page (with and without an
 Accept-Language header) and the logged values; ``python -m course dashboard`` errors and Ctrl-C."""
+import http.server
 import json
 import os
 import selectors
@@ -17,7 +18,7 @@ from course import (History, MNIST, VisualDLLogger, fit, make_loader, make_optim
                     start_dashboard)
 from course.dashboard import DashboardError, start
 
-from _helpers import start_course
+from _helpers import http_server, start_course
 
 TELEMETRY_ID = "63a600296f8a71f576c4806376a9245b"  # what VisualDL 2.5.3 puts in the page when telemetry is on
 
@@ -146,33 +147,16 @@ def test_start_refuses_missing_or_empty_log_directories_and_a_taken_port(logdir,
             start(logdir[0], port=taken.getsockname()[1])
 
 
-class _ForeignServer:
-    """Another program answering ``/alive`` on a port (what a second dashboard started a moment
-    earlier looks like to this one)."""
+class _Alive(http.server.BaseHTTPRequestHandler):
+    """Another program answering ``/alive`` (what a second dashboard started a moment earlier looks like)."""
 
-    def __init__(self):
-        import http.server
-        import threading
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"alive")
 
-        class Alive(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"alive")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Alive)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def log_message(self, *args):
+        pass
 
 
 def test_start_never_takes_another_server_for_its_own(logdir, monkeypatch):
@@ -181,15 +165,15 @@ def test_start_never_takes_another_server_for_its_own(logdir, monkeypatch):
     ``port=None`` it moves to a free port, with a given port it stops with a clear error."""
     import course.dashboard as dashboard_module
 
-    with _ForeignServer() as foreign:
+    with http_server(_Alive) as foreign_port:
         monkeypatch.setattr(dashboard_module, "_port_is_free", lambda host, port: True)  # the check came first
-        monkeypatch.setattr(dashboard_module, "DEFAULT_PORT", foreign.port)
+        monkeypatch.setattr(dashboard_module, "DEFAULT_PORT", foreign_port)
         with start(logdir[0], port=None, language="en") as dashboard:
-            assert f":{foreign.port}/" not in dashboard.url
+            assert f":{foreign_port}/" not in dashboard.url
             status, headers, _ = get(f"{dashboard.url}/api/runs")
             assert status == 200 and headers["X-Course-Dashboard"]
         with pytest.raises(DashboardError, match="another server took"):
-            start(logdir[0], port=foreign.port, language="en")
+            start(logdir[0], port=foreign_port, language="en")
 
 
 def course(*args, **kwargs):

@@ -42,11 +42,11 @@ def _rows(out):
         return list(csv.DictReader(f))
 
 
-def _tree_rss_mb(pid: int) -> tuple[int, int]:
-    """(resident MB of ``pid`` and all its descendants, number of kernels it has started and not yet ended: its
-    children whose command starts ``course.homework.kernel``, directly or through bubblewrap)."""
+def _tree_rss_mb(pid: int, tree: list[int]) -> tuple[int, int]:
+    """(resident MB of ``pid`` and ``tree``, its descendants, number of kernels it has started and not yet ended:
+    its children whose command starts ``course.homework.kernel``, directly or through bubblewrap)."""
     total, kernels = 0, 0
-    for p in [pid, *descendants(pid)]:
+    for p in [pid, *tree]:
         try:
             with open(f"/proc/{p}/status") as f:
                 status = f.read().splitlines()
@@ -81,9 +81,10 @@ def test_forty_submissions_keep_one_kernel_alive_and_bounded_memory(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak_mb, peak_kernels, seen = 0, 0, {}   # seen: every process of the grader's tree -> its start time
     while grader.poll() is None:
-        rss, kernels = _tree_rss_mb(grader.pid)
+        tree = descendants(grader.pid)
+        rss, kernels = _tree_rss_mb(grader.pid, tree)
         peak_mb, peak_kernels = max(peak_mb, rss), max(peak_kernels, kernels)
-        seen.update({p: _started(p) for p in descendants(grader.pid) if p not in seen})
+        seen.update({p: _started(p) for p in tree if p not in seen})
         time.sleep(0.2)
     stdout, stderr = grader.communicate()
     assert grader.returncode == 0, stderr[-3000:]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from _helpers import ROOT, TEST_OUTPUT, chromium
+from _helpers import ROOT, TEST_OUTPUT, chromium, http_server
 
 CHAPTER = "2.8.3_train_val_test"  # a figure (the history plot) and a table (the first cell's) on one page
 WAIT = 60
@@ -269,32 +269,26 @@ def test_typing_a_chinese_word_in_the_search_box_finds_its_chapter(site):
     """Served over HTTP (browsers do not let a page opened from disk fetch the search index)."""
     import functools
     import http.server
-    import threading
 
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
     handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with chromium(wait=WAIT) as driver:
-            for number, word in TITLE_WORDS.items():  # each chapter by a word of its title
-                driver.get(f"http://127.0.0.1:{server.server_address[1]}/index.html")
-                driver.execute_script("arguments[0].click()", driver.find_element(By.ID, "__search"))  # open the search
-                box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")
-                box.send_keys(word)
+    with http_server(handler) as port, chromium(wait=WAIT) as driver:
+        for number, word in TITLE_WORDS.items():  # each chapter by a word of its title
+            driver.get(f"http://127.0.0.1:{port}/index.html")
+            driver.execute_script("arguments[0].click()", driver.find_element(By.ID, "__search"))  # open the search
+            box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")
+            box.send_keys(word)
 
-                def hits(drv, number=number):
-                    links = [a.get_attribute("href") or "" for a in
-                             drv.find_elements(By.CSS_SELECTOR, ".md-search-result__item a")]
-                    return links if any(f"notebooks/{number}" in link for link in links) else None
+            def hits(drv, number=number):
+                links = [a.get_attribute("href") or "" for a in
+                         drv.find_elements(By.CSS_SELECTOR, ".md-search-result__item a")]
+                return links if any(f"notebooks/{number}" in link for link in links) else None
 
-                try:
-                    WebDriverWait(driver, WAIT).until(hits)
-                except Exception:
-                    meta = driver.find_element(By.CSS_SELECTOR, ".md-search-result__meta").text
-                    pytest.fail(f"typing {word!r} did not list chapter {number} (the result line says {meta!r})")
-    finally:
-        server.shutdown()
+            try:
+                WebDriverWait(driver, WAIT).until(hits)
+            except Exception:
+                meta = driver.find_element(By.CSS_SELECTOR, ".md-search-result__meta").text
+                pytest.fail(f"typing {word!r} did not list chapter {number} (the result line says {meta!r})")
