@@ -273,12 +273,17 @@ def test_typing_a_chinese_word_in_the_search_box_finds_its_chapter(site):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *args: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # (set on a functools.partial it never reached the handler)
+            pass
+
+    handler = functools.partial(Quiet, directory=str(site))
     with http_server(handler) as port, chromium(wait=WAIT) as driver:
         for number, word in TITLE_WORDS.items():  # each chapter by a word of its title
             driver.get(f"http://127.0.0.1:{port}/index.html")
-            driver.execute_script("arguments[0].click()", driver.find_element(By.ID, "__search"))  # open the search
+            # waited for, not looked up once: on a loaded machine (CI's two lanes) it was once not there yet
+            search = WebDriverWait(driver, WAIT).until(lambda drv: drv.find_element(By.ID, "__search"))
+            driver.execute_script("arguments[0].click()", search)  # open the search
             box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")
             box.send_keys(word)
 
